@@ -1,0 +1,191 @@
+"""Configuration, resolved in one place.
+
+Precedence, highest first: arguments to ``MLOpsConfig(...)`` > environment ``MLOPS_*`` (nested
+sections with ``__``, e.g. ``MLOPS_MODEL_REGISTRY__APPROVAL_REQUIRED=true``) > ``mlops.toml`` in
+the working directory (or the file ``MLOPS_CONFIG`` names) > embedded defaults.
+
+The embedded default needs nothing: ``.mlops/`` in the working directory holds ``mlops.db``
+(SQLite) and ``artifacts/``. ``MLOPS_HOME`` moves that folder.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from mlops.errors import ConfigError
+
+TRACKING_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "http", "https")
+
+
+class TrackingSettings(BaseModel):
+    """Experiment tracking (the seed's ``experiment_tracking={...}``)."""
+
+    backend: Literal["mlops", "mlflow"] = "mlops"
+    tracking_uri: str | None = None
+    artifact_store: str | None = None
+    metrics_flush_interval: float = Field(
+        0.5, gt=0, le=60, description="Seconds between background metric flushes (max data lost on kill -9)."
+    )
+    metrics_max_buffer: int = Field(
+        200_000, gt=0, description="Metric points buffered before log_metrics waits for the writer."
+    )
+    heartbeat_interval: float = Field(5.0, gt=0, description="Seconds between run heartbeats.")
+    stale_run_after: float = Field(
+        120.0, gt=0, description="A RUNNING run on another host with no heartbeat for this long is KILLED."
+    )
+
+
+class RegistrySettings(BaseModel):
+    """Model registry (the seed's ``model_registry={...}``)."""
+
+    backend: Literal["mlops", "mlflow"] = "mlops"
+    stage_transitions: bool = True
+    approval_required: bool = Field(
+        False, description="Stage changes and protected-alias moves become requests another user approves."
+    )
+    protected_aliases: list[str] = Field(
+        default_factory=lambda: ["champion"], description="Aliases whose moves need approval."
+    )
+
+
+class MonitoringSettings(BaseModel):
+    """Monitoring (the seed's ``monitoring={...}``); used by the monitoring domain."""
+
+    drift_detection: bool = True
+    performance_monitoring: bool = True
+    alert_channels: list[str] = Field(default_factory=lambda: ["log"])
+    dashboard_enabled: bool = True
+
+
+class DeploymentSettings(BaseModel):
+    """Deployment (the seed's ``deployment={...}``); used by the serving domain."""
+
+    platform: Literal["local", "kubernetes"] = "local"
+    auto_scaling: bool = False
+    canary_deployment: bool = False
+    rollback_enabled: bool = True
+
+
+def _default_home() -> Path:
+    return Path.cwd() / ".mlops"
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        return "unknown"
+
+
+class MLOpsConfig(BaseSettings):
+    """All of mlops' settings. Build one at the entry point and pass it down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLOPS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    home: Path = Field(default_factory=_default_home, description="Folder of the embedded store.")
+    tracking_uri: str | None = Field(
+        None, description="Metadata store: sqlite:///PATH or postgresql://... (default: HOME/mlops.db)."
+    )
+    artifact_uri: str | None = Field(
+        None, description="Artifact root: a local folder or s3://bucket/prefix (default: HOME/artifacts)."
+    )
+    user: str = Field(default_factory=_default_user, description="Who is recorded as acting.")
+    debug: bool = Field(False, description="Verbose logging for every mlops component.")
+    experiment_tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    model_registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("MLOPS_CONFIG", "mlops.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split(":", 1)[0].lower()
+        if "://" not in value or scheme not in TRACKING_SCHEMES:
+            raise ValueError(
+                f"tracking URI {value!r} has no supported scheme; use one of "
+                "sqlite:///PATH, postgresql://USER@HOST/DB or http(s)://HOST:PORT"
+            )
+        return value
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        """The metadata store URI actually used."""
+        uri = self.tracking_uri or self.experiment_tracking.tracking_uri
+        if uri:
+            return uri
+        return f"sqlite:///{(self.home / 'mlops.db').resolve()}"
+
+    @property
+    def resolved_artifact_uri(self) -> str:
+        """The artifact root actually used."""
+        uri = self.artifact_uri or self.experiment_tracking.artifact_store
+        if uri:
+            return uri
+        return str((self.home / "artifacts").resolve())
+
+
+def load_config(**overrides: Any) -> MLOpsConfig:
+    """Build a config, turning validation errors into a ``ConfigError`` that names the setting."""
+    from pydantic import ValidationError
+
+    try:
+        return MLOpsConfig(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid mlops configuration: {problems}") from exc
+
+
+def enable_debug_mode(
+    experiment_tracking: bool = True,
+    model_serving: bool = True,
+    monitoring: bool = True,
+    pipeline_execution: bool = True,
+) -> None:
+    """Turn on DEBUG logging for the chosen components (the seed's debug switch)."""
+    chosen = {
+        "mlops.experiments": experiment_tracking,
+        "mlops.store": experiment_tracking,
+        "mlops.models": model_serving,
+        "mlops.monitoring": monitoring,
+        "mlops.pipelines": pipeline_execution,
+    }
+    handler_needed = not logging.getLogger("mlops").handlers
+    if handler_needed:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logging.getLogger("mlops").addHandler(handler)
+    for name, on in chosen.items():
+        logging.getLogger(name).setLevel(logging.DEBUG if on else logging.INFO)

@@ -1,0 +1,193 @@
+"""Every error mlops raises, in one tree.
+
+Callers catch by *kind* (``NotFoundError``) or by *domain* (``ModelRegistryError``); a concrete
+error inherits from both, so either ``except`` works. Each class carries the HTTP status the
+server will render it with, so the same class can be rebuilt on the client side.
+
+```
+MLOpsError                               500
+├── NotFoundError                        404
+├── AlreadyExistsError                   409
+├── InvalidInputError(ValueError)        400
+│   └── InvalidFilterError
+├── InvalidStateError                    409
+│   └── NotFittedError(AttributeError)
+├── PermissionDeniedError                403
+├── ConfigError                          500
+│   └── SchemaOutdatedError
+├── BackendUnavailableError              503
+├── ArtifactCorruptedError               500
+├── ExperimentError        (domain root)
+├── ModelRegistryError     (domain root)
+├── DeploymentError        (domain root)
+└── MonitoringError        (domain root)
+```
+"""
+
+from __future__ import annotations
+
+
+class MLOpsError(Exception):
+    """Base class of every error mlops raises."""
+
+    status_code: int = 500
+
+
+# --- kinds -------------------------------------------------------------------------------------
+
+
+class NotFoundError(MLOpsError):
+    """The named object does not exist (or was deleted)."""
+
+    status_code = 404
+
+
+class AlreadyExistsError(MLOpsError):
+    """An object with that identity exists already."""
+
+    status_code = 409
+
+
+class InvalidInputError(MLOpsError, ValueError):
+    """An argument is malformed or out of range."""
+
+    status_code = 400
+
+
+class InvalidFilterError(InvalidInputError):
+    """A search filter or order-by clause does not parse."""
+
+
+class InvalidStateError(MLOpsError):
+    """The object exists but is not in a state that allows the operation."""
+
+    status_code = 409
+
+
+class NotFittedError(InvalidStateError, AttributeError):
+    """An estimator-like object was used before ``fit``."""
+
+
+class PermissionDeniedError(MLOpsError):
+    """The current user lacks the role the operation needs."""
+
+    status_code = 403
+
+
+class ConfigError(MLOpsError):
+    """The configuration names something that cannot be used."""
+
+    status_code = 500
+
+
+class SchemaOutdatedError(ConfigError):
+    """The metadata database is at an older schema revision; run ``mlops db upgrade``."""
+
+
+class BackendUnavailableError(MLOpsError):
+    """A database, object store or service could not be reached."""
+
+    status_code = 503
+
+
+class ArtifactCorruptedError(MLOpsError):
+    """An artifact's bytes no longer match the sha256 recorded when it was written."""
+
+    status_code = 500
+
+
+# --- domains -----------------------------------------------------------------------------------
+
+
+class ExperimentError(MLOpsError):
+    """Experiment tracking failed."""
+
+
+class ModelRegistryError(MLOpsError):
+    """A model registry operation failed."""
+
+
+class DeploymentError(MLOpsError):
+    """A model deployment failed."""
+
+
+class MonitoringError(MLOpsError):
+    """A monitoring operation failed."""
+
+
+# --- concrete errors: domain x kind ------------------------------------------------------------
+
+
+class ExperimentNotFoundError(ExperimentError, NotFoundError):
+    """No experiment with that name or id."""
+
+
+class RunNotFoundError(ExperimentError, NotFoundError):
+    """No run with that id."""
+
+
+class ExperimentAlreadyExistsError(ExperimentError, AlreadyExistsError):
+    """An experiment with that name exists already."""
+
+
+class InvalidRunStateError(ExperimentError, InvalidStateError):
+    """The run is not in a state that allows the operation (e.g. logging to a finished run)."""
+
+
+class InvalidParamError(ExperimentError, InvalidInputError):
+    """A parameter, metric or tag is malformed, or a parameter would change its value."""
+
+
+class ModelNotFoundError(ModelRegistryError, NotFoundError):
+    """No registered model with that name."""
+
+
+class ModelVersionNotFoundError(ModelRegistryError, NotFoundError):
+    """No such version, stage or alias of a registered model."""
+
+
+class InvalidStageTransitionError(ModelRegistryError, InvalidStateError):
+    """The stage change is not allowed by the registry's stage rules."""
+
+
+class ModelSerializationError(ModelRegistryError, InvalidInputError):
+    """The model cannot be saved in any supported format."""
+
+
+class ModelIntegrityError(ModelRegistryError, ArtifactCorruptedError):
+    """A model artifact's sha256 differs from the registry's record; it will not be loaded."""
+
+
+class ApprovalError(ModelRegistryError, InvalidStateError):
+    """An approval request cannot be decided (already decided, or self-approval)."""
+
+
+__all__ = [
+    "AlreadyExistsError",
+    "ApprovalError",
+    "ArtifactCorruptedError",
+    "BackendUnavailableError",
+    "ConfigError",
+    "DeploymentError",
+    "ExperimentAlreadyExistsError",
+    "ExperimentError",
+    "ExperimentNotFoundError",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "InvalidParamError",
+    "InvalidRunStateError",
+    "InvalidStageTransitionError",
+    "InvalidStateError",
+    "MLOpsError",
+    "ModelIntegrityError",
+    "ModelNotFoundError",
+    "ModelRegistryError",
+    "ModelSerializationError",
+    "ModelVersionNotFoundError",
+    "MonitoringError",
+    "NotFittedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RunNotFoundError",
+    "SchemaOutdatedError",
+]

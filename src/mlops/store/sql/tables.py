@@ -1,0 +1,297 @@
+"""The metadata schema, as SQLAlchemy Core tables shared by SQLite and PostgreSQL.
+
+Alembic migrations under ``migrations/`` build exactly this schema; a test compares the two.
+
+Times are integer milliseconds since the epoch (UTC), so ordering and arithmetic are the same on
+every backend. Soft deletion is a ``deleted_at`` timestamp: NULL means live.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Stable constraint names, so Alembic batch migrations on SQLite can find them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+RUN_ID = String(32)
+KEY = String(250)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", RUN_ID, primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("parent_run_id", RUN_ID, ForeignKey("runs.id", ondelete="CASCADE")),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # RUNNING | FINISHED | FAILED | KILLED
+    Column("user", String(256), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("error", Text),
+    Column("artifact_uri", Text, nullable=False),
+    # Who is running it, so a dead process can be detected and the run marked KILLED.
+    Column("host", String(256), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),
+    Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    Index("ix_runs_status", "status"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", RUN_ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_params_key_value", "key", "value"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", RUN_ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# One row per logged point. The primary key *is* the read path (one metric's history by run,
+# key, step) and, being the whole identity of a point, makes a re-sent batch a no-op. On SQLite
+# the table is WITHOUT ROWID: a point is written into one b-tree, not a table plus an index.
+# NaN cannot be stored by SQLite (it becomes NULL), so it is flagged and stored as 0.
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_id", RUN_ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("value", Float(precision=53), primary_key=True),
+    Column("is_nan", Boolean, primary_key=True, default=False),
+    sqlite_with_rowid=False,
+)
+
+# The newest point per (run, key): what search filters and orders by, kept in step with
+# `metrics` inside the same transaction.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", RUN_ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float(precision=53), nullable=False),
+    Column("is_nan", Boolean, nullable=False, default=False),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("schema", Text, nullable=False),  # JSON: [{"name": ..., "type": ...}, ...]
+    Column("num_rows", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("name", "digest"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", RUN_ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "dataset_id",
+        String(32),
+        ForeignKey("datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("context", String(64), primary_key=True),  # training | validation | evaluation | ...
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Every artifact written through the artifact store, with what it must hash to when read.
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("uri", String(1024), primary_key=True),
+    Column("run_id", RUN_ID, ForeignKey("runs.id", ondelete="CASCADE")),
+    Column("path", Text, nullable=False),  # relative to the run's (or version's) artifact root
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_artifacts_run", "run_id"),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column(
+        "name",
+        String(256),
+        ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column(
+        "name",
+        String(256),
+        ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("run_id", RUN_ID, ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("stage", String(16), nullable=False),  # none | staging | production | archived
+    Column("artifact_uri", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),  # of the model's manifest; it lists every file
+    Column("size", BigInteger, nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("format", String(32), nullable=False),  # skops | onnx | pickle
+    Column("signature", Text),  # JSON
+    Column("description", Text),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),
+    Index("ix_model_versions_stage", "name", "stage"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column(
+        "name",
+        String(256),
+        ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(256), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Queryable history of the registry: every stage change, alias move, request and decision.
+registry_events = Table(
+    "registry_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False),
+    Column("version", Integer),
+    Column("kind", String(32), nullable=False),  # stage | alias | alias_removed | request | approve | reject | rollback | register
+    Column("from_value", String(256)),
+    Column("to_value", String(256)),
+    Column("user", String(256), nullable=False),
+    Column("comment", Text),
+    Column("request_id", Integer),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_registry_events_name", "name", "created_at"),
+)
+
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("action", String(16), nullable=False),  # stage | alias
+    Column("target", String(256), nullable=False),  # the stage or the alias
+    Column("archive_existing", Boolean, nullable=False, default=True),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("requested_by", String(256), nullable=False),
+    Column("requested_at", BigInteger, nullable=False),
+    Column("decided_by", String(256)),
+    Column("decided_at", BigInteger),
+    Column("comment", Text),
+    Index("ix_approval_requests_status", "status"),
+)
+
+# One lineage graph for every domain: (source) -[relation]-> (target).
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("src_type", String(32), primary_key=True),
+    Column("src_id", String(512), primary_key=True),
+    Column("relation", String(32), primary_key=True),
+    Column("dst_type", String(32), primary_key=True),
+    Column("dst_id", String(512), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_lineage_dst", "dst_type", "dst_id"),
+)
