@@ -1,0 +1,68 @@
+"""How the CLI shows things: Rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from mlops.config import MLOpsConfig, load_config
+from mlops.experiments.entities import Run
+
+console = Console()
+
+
+def config_from(tracking_uri: str | None, artifact_uri: str | None = None) -> MLOpsConfig:
+    """The config with any ``--tracking-uri`` / ``--artifact-uri`` given on the command line."""
+    overrides: dict[str, Any] = {}
+    if tracking_uri:
+        overrides["tracking_uri"] = tracking_uri
+    if artifact_uri:
+        overrides["artifact_uri"] = artifact_uri
+    return load_config(**overrides)
+
+
+def when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_json(obj: Any) -> None:
+    def default(value: Any) -> Any:
+        if is_dataclass(value) and not isinstance(value, type):
+            return asdict(value)
+        return str(value)
+
+    console.print_json(json.dumps(obj, default=default))
+
+
+def runs_table(runs: Sequence[Run], title: str = "Runs", max_columns: int = 8) -> Table:
+    """Runs with the params and metrics that appear in them (most common first)."""
+    table = Table(title=title)
+    for column in ("run id", "name", "status", "started"):
+        table.add_column(column, no_wrap=True)
+    counts: dict[str, int] = {}
+    for run in runs:
+        for key in [f"params.{k}" for k in run.params] + [f"metrics.{k}" for k in run.metrics]:
+            counts[key] = counts.get(key, 0) + 1
+    keys = sorted(counts, key=lambda k: (not k.startswith("metrics."), -counts[k], k))[:max_columns]
+    for key in keys:
+        table.add_column(key, justify="right")
+    colors = {"FINISHED": "green", "FAILED": "red", "KILLED": "magenta", "RUNNING": "yellow"}
+    for run in runs:
+        cells = []
+        for key in keys:
+            kind, _, name = key.partition(".")
+            value = (run.params if kind == "params" else run.metrics).get(name)
+            cells.append("-" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value)))
+        status = run.status.value
+        table.add_row(
+            run.id[:12], run.name, f"[{colors.get(status, 'white')}]{status}[/]", when(run.start_time), *cells
+        )
+    return table

@@ -1,0 +1,97 @@
+"""One metadata database: its engine, its transactions, and the translation of driver errors."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from mlops.errors import BackendUnavailableError
+from mlops.store.sql import engine as engines
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_LOCKED = ("database is locked", "database table is locked", "deadlock detected")
+
+
+def is_lock_contention(exc: BaseException) -> bool:
+    """True for errors that mean "another writer holds the lock; try again"."""
+    return isinstance(exc, OperationalError | DBAPIError) and any(
+        text in str(exc).lower() for text in _LOCKED
+    )
+
+
+class Database:
+    """An engine with the schema checked, plus read and write transactions.
+
+    Opening checks the schema revision once: a new database is created at the current schema,
+    an older one is refused until ``mlops db upgrade``.
+    """
+
+    def __init__(self, uri: str, busy_timeout: float = 60.0):
+        self.uri = uri
+        self.engine: Engine = engines.create_engine(uri, busy_timeout=busy_timeout)
+        self.dialect = self.engine.dialect.name  # "sqlite" | "postgresql"
+        self._schema_lock = threading.Lock()
+        self._schema_checked = False
+
+    def ensure_schema(self) -> None:
+        with self._schema_lock:
+            if not self._schema_checked:
+                engines.ensure_schema(self.engine)
+                self._schema_checked = True
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction (never takes SQLite's write lock)."""
+        self.ensure_schema()
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: takes the write lock up front and waits for it."""
+        self.ensure_schema()
+        try:
+            with engines.write_transaction(self.engine) as conn:
+                yield conn
+        except OperationalError as exc:
+            if is_lock_contention(exc):
+                raise
+            raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
+
+    def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 20) -> T:
+        """Run ``fn`` in a write transaction, retrying lock contention with jittered backoff.
+
+        SQLite's busy timeout already waits for the lock; this covers the rarer cases it does
+        not (a lock held past the timeout, PostgreSQL deadlocks), so the user never sees them.
+        """
+        delay = 0.01
+        for attempt in range(attempts):
+            try:
+                with self.write() as conn:
+                    return fn(conn)
+            except (OperationalError, DBAPIError) as exc:
+                if not is_lock_contention(exc) or attempt == attempts - 1:
+                    raise BackendUnavailableError(
+                        f"metadata store {self.uri!r} stayed locked after {attempts} attempts; "
+                        "another process holds a long write transaction"
+                    ) from exc
+                log.debug("write contention on %s, retrying: %s", self.uri, exc)
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
