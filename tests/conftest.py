@@ -30,14 +30,19 @@ def require_postgres() -> str:
         return POSTGRES_URL
     if "postgres" in REQUIRED:
         pytest.fail("MLOPS_REQUIRE_SERVICES names postgres but MLOPS_TEST_POSTGRES_URL is not set")
-    pytest.skip("PostgreSQL tests need MLOPS_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)")
+    pytest.skip(
+        "PostgreSQL tests need MLOPS_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)"
+    )
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test sees the developer's MLOPS_* settings or a cached store of another test."""
     for key in list(os.environ):
-        if key.startswith("MLOPS_") and key not in ("MLOPS_TEST_POSTGRES_URL", "MLOPS_REQUIRE_SERVICES"):
+        if key.startswith("MLOPS_") and key not in (
+            "MLOPS_TEST_POSTGRES_URL",
+            "MLOPS_REQUIRE_SERVICES",
+        ):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     yield

@@ -175,19 +175,30 @@ def test_search_runs_filters_and_orders_in_the_database(tracker: ExperimentTrack
             run.log_params({"algorithm": algorithm})
             run.log_metrics({"f1": f1})
     page = mlops.search_runs(
-        "search", filter="metrics.f1 > 0.8 and params.algorithm = 'lof'", order_by=["metrics.f1 DESC"]
+        "search",
+        filter="metrics.f1 > 0.8 and params.algorithm = 'lof'",
+        order_by=["metrics.f1 DESC"],
     )
     assert [r.metrics["f1"] for r in page] == [0.9]
     page = mlops.search_runs("search", order_by=["metrics.f1 DESC"], max_results=2)
     assert [r.metrics["f1"] for r in page] == [0.95, 0.9]
     assert page.next_page_token is not None
-    rest = mlops.search_runs("search", order_by=["metrics.f1 DESC"], max_results=2, page_token=page.next_page_token)
+    rest = mlops.search_runs(
+        "search", order_by=["metrics.f1 DESC"], max_results=2, page_token=page.next_page_token
+    )
     assert [r.metrics["f1"] for r in rest] == [0.85, 0.7]
 
 
 @pytest.mark.parametrize(
     "bad",
-    ["metrics.f1 >", "metrics.f1 > 'high'", "params.x = 1", "foo.bar = 1", "metrics.f1 > 0.8 and", "(metrics.f1 > 1"],
+    [
+        "metrics.f1 >",
+        "metrics.f1 > 'high'",
+        "params.x = 1",
+        "foo.bar = 1",
+        "metrics.f1 > 0.8 and",
+        "(metrics.f1 > 1",
+    ],
 )
 def test_bad_filters_give_clear_errors(tracker: ExperimentTracker, bad: str) -> None:
     with tracker.start_experiment("exp"):

@@ -64,12 +64,17 @@ def test_register_and_load_round_trip(
 
 
 def test_version_links_to_run_and_its_datasets(
-    tracker: ExperimentTracker, model_registry: ModelRegistry, forest: IsolationForest, data: pd.DataFrame
+    tracker: ExperimentTracker,
+    model_registry: ModelRegistry,
+    forest: IsolationForest,
+    data: pd.DataFrame,
 ) -> None:
     with tracker.start_experiment("lineage") as run:
         run.log_dataset(data, name="train")
         # The seed passes the run's id as experiment_id; the active run is the default anyway.
-        mv = model_registry.register_model("detector", forest, experiment_id=run.id, stage="staging")
+        mv = model_registry.register_model(
+            "detector", forest, experiment_id=run.id, stage="staging"
+        )
     assert mv.run_id == run.id and mv.stage is Stage.STAGING
     lineage = model_registry.get_lineage("detector", 1)
     assert lineage["run"].id == run.id
@@ -85,7 +90,10 @@ def test_stage_rules_and_archiving(model_registry: ModelRegistry, forest: Isolat
     with pytest.raises(InvalidStageTransitionError, match="cannot move to production") as info:
         model_registry.promote_model("m", v2.version, "production")
     assert "from none it can move to" in str(info.value)
-    assert _version(model_registry.promote_model("m", v1.version, "production")).stage is Stage.PRODUCTION
+    assert (
+        _version(model_registry.promote_model("m", v1.version, "production")).stage
+        is Stage.PRODUCTION
+    )
     model_registry.promote_model("m", 2, "staging")
     promoted = _version(model_registry.promote_model("m", 2, "production"))
     assert promoted.stage is Stage.PRODUCTION
@@ -99,10 +107,15 @@ def test_keep_existing_production(model_registry: ModelRegistry, forest: Isolati
     for _ in range(2):
         mv = model_registry.register_model("m", forest, stage="staging")
         model_registry.promote_model(mv, stage="production", archive_existing=False)
-    assert [v.stage for v in model_registry.list_versions("m")] == [Stage.PRODUCTION, Stage.PRODUCTION]
+    assert [v.stage for v in model_registry.list_versions("m")] == [
+        Stage.PRODUCTION,
+        Stage.PRODUCTION,
+    ]
 
 
-def test_rollback_restores_previous_production(model_registry: ModelRegistry, forest: IsolationForest) -> None:
+def test_rollback_restores_previous_production(
+    model_registry: ModelRegistry, forest: IsolationForest
+) -> None:
     for _ in range(3):
         mv = model_registry.register_model("m", forest, stage="staging")
         model_registry.promote_model("m", mv.version, "production")
@@ -115,7 +128,9 @@ def test_rollback_restores_previous_production(model_registry: ModelRegistry, fo
     assert ("rollback", 2, "production") in kinds and ("rollback", 3, "archived") in kinds
 
 
-def test_rollback_without_history_is_a_clear_error(model_registry: ModelRegistry, forest: IsolationForest) -> None:
+def test_rollback_without_history_is_a_clear_error(
+    model_registry: ModelRegistry, forest: IsolationForest
+) -> None:
     model_registry.register_model("m", forest)
     with pytest.raises(InvalidStageTransitionError, match="no production version"):
         model_registry.rollback("m")
@@ -130,7 +145,9 @@ def test_aliases(model_registry: ModelRegistry, forest: IsolationForest) -> None
     model_registry.set_alias("m", "champion", 2)
     assert model_registry.get_model("m@champion").version == 2
     assert model_registry.get_model("m", version=2).aliases == ["champion"]
-    events = [(e.kind, e.from_value, e.to_value) for e in model_registry.history("m") if e.kind == "alias"]
+    events = [
+        (e.kind, e.from_value, e.to_value) for e in model_registry.history("m") if e.kind == "alias"
+    ]
     assert events == [("alias", None, "champion@1"), ("alias", "champion@1", "champion@2")]
     with pytest.raises(ModelVersionNotFoundError, match="no alias 'nope'"):
         model_registry.get_model("m", alias="nope")
@@ -138,7 +155,9 @@ def test_aliases(model_registry: ModelRegistry, forest: IsolationForest) -> None
         model_registry.set_alias("m", "production", 1)
 
 
-def test_unknown_model_version_alias(model_registry: ModelRegistry, forest: IsolationForest) -> None:
+def test_unknown_model_version_alias(
+    model_registry: ModelRegistry, forest: IsolationForest
+) -> None:
     with pytest.raises(ModelNotFoundError, match="no registered model named 'ghost'"):
         model_registry.get_model("ghost")
     model_registry.register_model("m", forest)
@@ -157,7 +176,11 @@ def test_corrupted_artifact_is_refused(
 ) -> None:
     mv = model_registry.register_model("m", forest)
     root = Path(config.resolved_artifact_uri)
-    files = [p for p in root.rglob("*") if p.is_file() and p.name != "MLmodel.json" and p.stat().st_size > 0]
+    files = [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.name != "MLmodel.json" and p.stat().st_size > 0
+    ]
     target = max(files, key=lambda p: p.stat().st_size)
     blob = bytearray(target.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
@@ -165,7 +188,11 @@ def test_corrupted_artifact_is_refused(
     with pytest.raises(ModelIntegrityError) as info:
         model_registry.load_model("m", version=mv.version)
     assert isinstance(info.value, ModelRegistryError)
-    assert "m" in str(info.value) and "sha256" in str(info.value).lower() or "corrupt" in str(info.value)
+    assert (
+        "m" in str(info.value)
+        and "sha256" in str(info.value).lower()
+        or "corrupt" in str(info.value)
+    )
 
 
 def test_non_serializable_model(model_registry: ModelRegistry) -> None:
@@ -184,9 +211,15 @@ def test_non_serializable_model(model_registry: ModelRegistry) -> None:
 
 def test_approval_workflow(config: MLOpsConfig, forest: IsolationForest) -> None:
     settings = {"approval_required": True, "protected_aliases": ["champion"]}
-    alice = ModelRegistry(config=config.model_copy(update={"model_registry": config.model_registry.model_copy(update=settings)}))
+    alice = ModelRegistry(
+        config=config.model_copy(
+            update={"model_registry": config.model_registry.model_copy(update=settings)}
+        )
+    )
     bob = ModelRegistry(
-        config=config.model_copy(update={"user": "bob", "model_registry": alice.config.model_registry})
+        config=config.model_copy(
+            update={"user": "bob", "model_registry": alice.config.model_registry}
+        )
     )
     mv = alice.register_model("m", forest)
     request = alice.promote_model("m", mv.version, "staging")
@@ -216,7 +249,9 @@ def test_approval_workflow(config: MLOpsConfig, forest: IsolationForest) -> None
     assert alice.list_requests() == []
 
 
-def test_module_functions_and_seed_style_promotion(model_registry: ModelRegistry, forest: IsolationForest) -> None:
+def test_module_functions_and_seed_style_promotion(
+    model_registry: ModelRegistry, forest: IsolationForest
+) -> None:
     mv = mlops.register_model("m", forest, stage="staging")
     promoted = mlops.promote_model(mv.id, stage="production")  # the seed passes model.id
     assert isinstance(promoted, ModelVersion) and promoted.stage is Stage.PRODUCTION
@@ -227,13 +262,16 @@ def test_pyod_detector_round_trip(model_registry: ModelRegistry, data: pd.DataFr
     detector = pyod_iforest.IForest(n_estimators=20, random_state=0).fit(data.to_numpy())
     model_registry.register_model("pyod", detector)
     loaded = model_registry.load_model("pyod")
-    np.testing.assert_array_equal(loaded.predict(data.to_numpy()), detector.predict(data.to_numpy()))
+    np.testing.assert_array_equal(
+        loaded.predict(data.to_numpy()), detector.predict(data.to_numpy())
+    )
 
 
 def test_lof_novelty_round_trip(model_registry: ModelRegistry, data: pd.DataFrame) -> None:
-    lof = LocalOutlierFactor(novelty=True).fit(data)
+    x = data.to_numpy()  # scikit-learn's LOF warns on its own DataFrame input
+    lof = LocalOutlierFactor(novelty=True).fit(x)
     model_registry.register_model("lof", lof)
-    np.testing.assert_array_equal(model_registry.load_model("lof").predict(data), lof.predict(data))
+    np.testing.assert_array_equal(model_registry.load_model("lof").predict(x), lof.predict(x))
 
 
 def test_delete_and_restore_version(model_registry: ModelRegistry, forest: IsolationForest) -> None:

@@ -146,6 +146,10 @@ class TrackingStore(abc.ABC):
         """Remember an artifact's location, size and sha256."""
 
     @abc.abstractmethod
+    def record_artifacts(self, records: Sequence[ArtifactRecord]) -> None:
+        """Remember several artifacts in one transaction."""
+
+    @abc.abstractmethod
     def get_artifact(self, uri: str) -> ArtifactRecord:
         """The record of one artifact; raises ``NotFoundError``."""
 

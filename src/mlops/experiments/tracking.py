@@ -38,10 +38,10 @@ from mlops.experiments.entities import (
     now_ms,
 )
 from mlops.experiments.writer import MetricWriter
-from mlops.store.open import Stores, open_stores
 
 if TYPE_CHECKING:
     from mlops.experiments.comparison import ExperimentComparison
+    from mlops.store.open import Stores
 
 _KEY = re.compile(r"^[\w\-. /:]{1,250}$")
 _active_runs: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar(
@@ -89,7 +89,9 @@ class ExperimentTracker:
             updates["tracking_uri"] = uri
         if artifact_uri is not None:
             updates["artifact_uri"] = artifact_uri
-        self.config = load_config(**{**base.model_dump(exclude_unset=True), **updates}) if updates else base
+        self.config = (
+            load_config(**{**base.model_dump(exclude_unset=True), **updates}) if updates else base
+        )
         self._stores: Stores | None = None
         self._writer: MetricWriter | None = None
         self._lock = threading.Lock()
@@ -99,6 +101,9 @@ class ExperimentTracker:
     @property
     def stores(self) -> Stores:
         if self._stores is None:
+            # Imported here: the store layer imports this domain's entities.
+            from mlops.store.open import open_stores
+
             self._stores = open_stores(self.config)
         return self._stores
 
@@ -403,19 +408,25 @@ class ActiveRun:
         root = self.tracker.stores.artifacts.relative(self.artifact_uri)
         return f"{root}/{name}"
 
-    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> ArtifactRecord:
+    def log_artifact(
+        self, local_path: str | Path, artifact_path: str | None = None
+    ) -> ArtifactRecord:
         """Copy a file into the run's artifacts (atomic, sha256 recorded)."""
         self._check_open()
         path = Path(local_path)
         if not path.is_file():
-            raise InvalidParamError(f"artifact {str(path)!r} is not a file; use log_artifacts for folders")
+            raise InvalidParamError(
+                f"artifact {str(path)!r} is not a file; use log_artifacts for folders"
+            )
         name = f"{artifact_path.strip('/')}/{path.name}" if artifact_path else path.name
         info = self.tracker.stores.artifacts.put_file(path, self._artifact_dest(name))
         record = ArtifactRecord(info.uri, name, info.size, info.sha256, now_ms(), self.id)
         self.tracker.stores.tracking.record_artifact(record)
         return record
 
-    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> list[ArtifactRecord]:
+    def log_artifacts(
+        self, local_dir: str | Path, artifact_path: str | None = None
+    ) -> list[ArtifactRecord]:
         """Copy every file under a folder into the run's artifacts."""
         folder = Path(local_dir)
         if not folder.is_dir():
@@ -430,7 +441,9 @@ class ActiveRun:
     def log_text(self, text: str, artifact_file: str) -> ArtifactRecord:
         """Store a string as a text artifact."""
         self._check_open()
-        info = self.tracker.stores.artifacts.put_bytes(text.encode(), self._artifact_dest(artifact_file))
+        info = self.tracker.stores.artifacts.put_bytes(
+            text.encode(), self._artifact_dest(artifact_file)
+        )
         record = ArtifactRecord(info.uri, artifact_file, info.size, info.sha256, now_ms(), self.id)
         self.tracker.stores.tracking.record_artifact(record)
         return record
@@ -447,18 +460,28 @@ class ActiveRun:
         dataset = describe_dataset(data, name=name, source=source)
         return self.tracker.stores.tracking.log_input(self.id, dataset, context)
 
-    def start_run(self, run_name: str | None = None, tags: Mapping[str, str] | None = None) -> ActiveRun:
+    def start_run(
+        self, run_name: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> ActiveRun:
         """A child run nested under this one."""
         self._check_open()
         run = self.tracker.stores.tracking.create_run(
-            self.experiment_id, run_name, user=self.tracker.config.user, parent_run_id=self.id,
+            self.experiment_id,
+            run_name,
+            user=self.tracker.config.user,
+            parent_run_id=self.id,
             tags=tags,
         )
         return ActiveRun(self.tracker, run)
 
 
 def _param_text(value: Any) -> str:
-    if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 1e16:
+    if (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and value == int(value)
+        and abs(value) < 1e16
+    ):
         return repr(value)
     return str(value)
 
@@ -497,7 +520,7 @@ def _require_active() -> ActiveRun:
     run = active_run()
     if run is None:
         raise InvalidRunStateError(
-            "no active run: call this inside `with start_experiment(\"name\") as run:`"
+            'no active run: call this inside `with start_experiment("name") as run:`'
         )
     return run
 

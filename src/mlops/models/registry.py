@@ -9,7 +9,10 @@ import threading
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops.store.open import Stores
 
 from mlops.config import MLOpsConfig, load_config
 from mlops.errors import (
@@ -22,6 +25,7 @@ from mlops.errors import (
     ModelVersionNotFoundError,
     RunNotFoundError,
 )
+from mlops.experiments.entities import ArtifactRecord, now_ms
 from mlops.models.entities import (
     ALLOWED_TRANSITIONS,
     ApprovalRequest,
@@ -30,9 +34,9 @@ from mlops.models.entities import (
     RegistryEvent,
     Stage,
 )
-from mlops.models.flavors import LoadedModel, load_model as load_flavor, save_model
+from mlops.models.flavors import LoadedModel, save_model
+from mlops.models.flavors import load_model as load_flavor
 from mlops.models.signature import infer_signature
-from mlops.store.open import Stores, open_stores
 
 _NAME = re.compile(r"^[A-Za-z0-9][\w\-. ]{0,255}$")
 _ALIAS = re.compile(r"^[A-Za-z_][\w\-]{0,255}$")
@@ -78,6 +82,9 @@ class ModelRegistry:
     @property
     def stores(self) -> Stores:
         if self._stores is None:
+            # Imported here: the store layer imports this domain's entities.
+            from mlops.store.open import open_stores
+
             self._stores = open_stores(self.config)
         return self._stores
 
@@ -120,6 +127,9 @@ class ModelRegistry:
             saved = save_model(model, folder, flavor=flavor)
             prefix = f"models/{name}/{uuid.uuid4().hex}"
             infos = self.stores.artifacts.put_dir(folder, prefix)
+        self.stores.tracking.record_artifacts(
+            [ArtifactRecord(i.uri, i.path, i.size, i.sha256, now_ms()) for i in infos]
+        )
         version = self.stores.registry.create_model_version(
             name,
             artifact_uri=self.stores.artifacts.uri_for(prefix),
@@ -366,19 +376,26 @@ class ModelRegistry:
             raise InvalidStageTransitionError(
                 f"model {name!r} has no production version to roll back from"
             ) from None
-        for event in reversed(store.list_events(name)):
-            if (
-                event.to_value == Stage.PRODUCTION.value
-                and event.version is not None
-                and event.version != current.version
-                and event.kind in ("stage", "rollback")
-            ):
-                try:
-                    previous = store.get_model_version(name, event.version)
-                except ModelVersionNotFoundError:
-                    continue  # deleted since; look further back
-                if previous.stage is not Stage.PRODUCTION:
-                    return current, previous
+        # Replay production history as a stack: a promotion pushes, a rollback pops back to its
+        # target. So rolling back twice walks two versions back, like undo.
+        stack: list[int] = []
+        for event in store.list_events(name):
+            if event.to_value != Stage.PRODUCTION.value or event.version is None:
+                continue
+            if event.kind == "rollback":
+                while stack and stack[-1] != event.version:
+                    stack.pop()
+            elif event.kind == "stage":
+                stack.append(event.version)
+        for version in reversed(stack[:-1] if stack and stack[-1] == current.version else stack):
+            if version == current.version:
+                continue
+            try:
+                previous = store.get_model_version(name, version)
+            except ModelVersionNotFoundError:
+                continue  # deleted since; look further back
+            if previous.stage is not Stage.PRODUCTION:
+                return current, previous
         raise InvalidStageTransitionError(
             f"model {name!r} has had no other production version to roll back to"
         )

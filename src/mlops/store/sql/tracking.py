@@ -144,9 +144,7 @@ class SqlTrackingStore(TrackingStore):
 
     def get_experiment_by_name(self, name: str) -> Experiment:
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(t.experiments).where(t.experiments.c.name == name)
-            ).first()
+            row = conn.execute(sa.select(t.experiments).where(t.experiments.c.name == name)).first()
             if row is None:
                 raise ExperimentNotFoundError(
                     f"no experiment named {name!r}; `mlops experiments list` shows the existing ones"
@@ -421,7 +419,10 @@ class SqlTrackingStore(TrackingStore):
         with self.db.read() as conn:
             running = conn.execute(
                 sa.select(
-                    t.runs.c.id, t.runs.c.host, t.runs.c.pid, t.runs.c.start_time,
+                    t.runs.c.id,
+                    t.runs.c.host,
+                    t.runs.c.pid,
+                    t.runs.c.start_time,
                     t.runs.c.heartbeat_at,
                 ).where(t.runs.c.status == RunStatus.RUNNING.value)
             ).all()
@@ -521,7 +522,9 @@ class SqlTrackingStore(TrackingStore):
             return
         # NaN cannot be stored by SQLite; it is flagged and stored as 0 (see tables.metrics).
         points = [
-            (run_id, key, step, ts, 0.0, True) if value != value else (run_id, key, step, ts, value, False)
+            (run_id, key, step, ts, 0.0, True)
+            if value != value
+            else (run_id, key, step, ts, value, False)
             for run_id, key, value, step, ts in rows
         ]
         pairs = {(p[0], p[1]) for p in points}
@@ -564,7 +567,10 @@ class SqlTrackingStore(TrackingStore):
                 )
         if latest:
             stmt = self._upsert(
-                t.latest_metrics, latest[0], ["run_id", "key"], ["step", "timestamp", "value", "is_nan"]
+                t.latest_metrics,
+                latest[0],
+                ["run_id", "key"],
+                ["step", "timestamp", "value", "is_nan"],
             )
             conn.execute(stmt, latest)
 
@@ -653,20 +659,25 @@ class SqlTrackingStore(TrackingStore):
         return self.db.write_retrying(write)
 
     def record_artifact(self, record: ArtifactRecord) -> None:
-        row = {
-            "uri": record.uri,
-            "run_id": record.run_id,
-            "path": record.path,
-            "size": record.size,
-            "sha256": record.sha256,
-            "created_at": record.created_at,
-        }
-        self.db.write_retrying(
-            lambda conn: conn.execute(
-                self._upsert(t.artifacts, row, ["uri"], ["size", "sha256", "created_at", "path"]),
-                [row],
-            )
-        )
+        self.record_artifacts([record])
+
+    def record_artifacts(self, records: Sequence[ArtifactRecord]) -> None:
+        """Remember several artifacts in one transaction."""
+        rows = [
+            {
+                "uri": r.uri,
+                "run_id": r.run_id,
+                "path": r.path,
+                "size": r.size,
+                "sha256": r.sha256,
+                "created_at": r.created_at,
+            }
+            for r in records
+        ]
+        if not rows:
+            return
+        stmt = self._upsert(t.artifacts, rows[0], ["uri"], ["size", "sha256", "created_at", "path"])
+        self.db.write_retrying(lambda conn: conn.execute(stmt, rows))
 
     def get_artifact(self, uri: str) -> ArtifactRecord:
         with self.db.read() as conn:
