@@ -16,7 +16,9 @@ app = typer.Typer(help="The metadata database: upgrade and copy.", no_args_is_he
 
 
 def _spinner() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    )
 
 
 @app.command("upgrade")
@@ -41,7 +43,9 @@ def current(tracking_uri: str | None = TrackingUri) -> None:
     """Show the schema revision of the database and the one this mlops needs."""
     engine = engines.create_engine(config_from(tracking_uri).resolved_tracking_uri)
     try:
-        console.print(f"database: {engines.current_revision(engine) or 'empty'}   needed: {engines.head_revision()}")
+        console.print(
+            f"database: {engines.current_revision(engine) or 'empty'}   needed: {engines.head_revision()}"
+        )
     finally:
         engine.dispose()
 
@@ -50,8 +54,12 @@ def current(tracking_uri: str | None = TrackingUri) -> None:
 def copy(
     src_uri: str = typer.Argument(..., help="Source metadata store URI."),
     dst_uri: str = typer.Argument(..., help="Destination metadata store URI (must be empty)."),
-    src_artifacts: str | None = typer.Option(None, help="Source artifact root (default: configured one)."),
-    dst_artifacts: str | None = typer.Option(None, help="Destination artifact root (default: same as source, so files stay put)."),
+    src_artifacts: str | None = typer.Option(
+        None, help="Source artifact root (default: configured one)."
+    ),
+    dst_artifacts: str | None = typer.Option(
+        None, help="Destination artifact root (default: same as source, so files stay put)."
+    ),
 ) -> None:
     """Copy a whole store (metadata and artifacts) to another backend, losslessly."""
     src = open_stores(config_from(src_uri, src_artifacts), fresh=True)
@@ -59,7 +67,13 @@ def copy(
     dst = open_stores(config_from(dst_uri, dst_root), fresh=True)
     with _spinner() as progress:
         task = progress.add_task("copying", total=None)
-        counts = copy_store(src, dst, lambda what, ident: progress.update(task, description=f"{what} {ident}"))
+        try:
+            counts = copy_store(
+                src, dst, lambda what, ident: progress.update(task, description=f"{what} {ident}")
+            )
+        finally:
+            src.close()
+            dst.close()
     table = Table(title=f"Copied {src_uri} -> {dst_uri}")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -69,7 +83,9 @@ def copy(
 
 
 def gc(
-    older_than: float = typer.Option(0.0, "--older-than", help="Only what was deleted at least this many hours ago."),
+    older_than: float = typer.Option(
+        0.0, "--older-than", help="Only what was deleted at least this many hours ago."
+    ),
     tracking_uri: str | None = TrackingUri,
 ) -> None:
     """Remove deleted runs, experiments and model versions, and their artifacts, for good."""
@@ -77,7 +93,9 @@ def gc(
     with _spinner() as progress:
         task = progress.add_task("collecting garbage", total=None)
         report = collect_garbage(
-            stores, int(older_than * 3_600_000), lambda what, ident: progress.update(task, description=f"removed {what} {ident}")
+            stores,
+            int(older_than * 3_600_000),
+            lambda what, ident: progress.update(task, description=f"removed {what} {ident}"),
         )
     console.print(
         f"Removed {report.runs} runs, {report.experiments} experiments, {report.model_versions} model versions, "

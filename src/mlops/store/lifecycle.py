@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mlops.errors import InvalidStateError, NotFoundError
+from mlops.errors import InvalidInputError, InvalidStateError
 from mlops.experiments.entities import now_ms
 from mlops.store.open import Stores
 from mlops.store.sql import tables as t
@@ -67,7 +67,9 @@ def collect_garbage(
     for names in _ids(stores, deleted_models):
         for name in names:
             with stores.db.read() as conn:
-                versions = list(conn.execute(sa.select(mv.c.version).where(mv.c.name == name)).scalars())
+                versions = list(
+                    conn.execute(sa.select(mv.c.version).where(mv.c.name == name)).scalars()
+                )
             for version in versions:
                 _purge_version(stores, name, version, report)
             stores.db.write_retrying(lambda c, n=name: _delete_model_rows(c, n))
@@ -104,7 +106,9 @@ def collect_garbage(
         for exp_id in batch:
             stores.db.write_retrying(
                 lambda c, e=exp_id: (
-                    c.execute(t.experiment_tags.delete().where(t.experiment_tags.c.experiment_id == e)),
+                    c.execute(
+                        t.experiment_tags.delete().where(t.experiment_tags.c.experiment_id == e)
+                    ),
                     c.execute(t.experiments.delete().where(t.experiments.c.id == e)),
                 )
             )
@@ -117,14 +121,10 @@ def _delete_prefix(stores: Stores, uri: str, report: GcReport) -> None:
     artifacts = stores.artifacts
     try:
         prefix = artifacts.relative(uri)
-    except Exception as exc:  # an artifact root outside this store: report, keep going
+    except InvalidInputError as exc:  # an artifact root outside this store: report, keep going
         report.errors.append(f"{uri}: {exc}")
         return
-    try:
-        report.artifacts += len(artifacts.list(prefix))
-        artifacts.delete_prefix(prefix)
-    except NotFoundError:
-        pass  # nothing was ever written there
+    report.artifacts += artifacts.delete_prefix(prefix)
 
 
 def _purge_run(stores: Stores, run_id: str, report: GcReport) -> None:
@@ -139,7 +139,9 @@ def _purge_run(stores: Stores, run_id: str, report: GcReport) -> None:
         _purge_run(stores, child, report)
     # Artifacts first: if we crash after this, the rows still say the run is deleted and the
     # next gc finishes the job; the reverse order would leak files nobody can find.
-    _delete_prefix(stores, row.artifact_uri, report)
+    # The run's folder holds its artifacts/ (and whatever else was put beside them).
+    run_root = row.artifact_uri.removesuffix("/artifacts")
+    _delete_prefix(stores, run_root, report)
 
     def delete(conn: Connection) -> None:
         for table in (t.metrics, t.latest_metrics, t.params, t.tags, t.run_inputs, t.artifacts):
@@ -150,8 +152,12 @@ def _purge_run(stores: Stores, run_id: str, report: GcReport) -> None:
         conn.execute(
             t.lineage_edges.delete().where(
                 sa.or_(
-                    sa.and_(t.lineage_edges.c.src_type == "run", t.lineage_edges.c.src_id == run_id),
-                    sa.and_(t.lineage_edges.c.dst_type == "run", t.lineage_edges.c.dst_id == run_id),
+                    sa.and_(
+                        t.lineage_edges.c.src_type == "run", t.lineage_edges.c.src_id == run_id
+                    ),
+                    sa.and_(
+                        t.lineage_edges.c.dst_type == "run", t.lineage_edges.c.dst_id == run_id
+                    ),
                 )
             )
         )
@@ -253,11 +259,16 @@ def copy_store(src: Stores, dst: Stores, progress: Progress | None = None) -> di
 
 
 def _copy_table(
-    src: Stores, dst: Stores, table: sa.Table, rewrite: Callable[[str, dict[str, Any]], dict[str, Any]]
+    src: Stores,
+    dst: Stores,
+    table: sa.Table,
+    rewrite: Callable[[str, dict[str, Any]], dict[str, Any]],
 ) -> int:
     copied = 0
     with src.db.engine.connect() as read:
-        result = read.execution_options(stream_results=True, yield_per=_CHUNK).execute(sa.select(table))
+        result = read.execution_options(stream_results=True, yield_per=_CHUNK).execute(
+            sa.select(table)
+        )
         for chunk in result.partitions():
             rows = [rewrite(table.name, dict(r._mapping)) for r in chunk]
             if table is t.runs:
@@ -278,4 +289,6 @@ def _restore_parents(src: Stores, dst: Stores) -> None:
         chunk = links[start : start + _CHUNK]
         with dst.db.write() as conn:
             for run_id, parent in chunk:
-                conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(parent_run_id=parent))
+                conn.execute(
+                    t.runs.update().where(t.runs.c.id == run_id).values(parent_run_id=parent)
+                )

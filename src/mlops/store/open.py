@@ -26,6 +26,10 @@ class Stores:
     registry: SqlRegistryStore
     artifacts: ArtifactStore
 
+    def close(self) -> None:
+        """Release the database connections (stores opened with ``fresh=True``)."""
+        self.db.dispose()
+
 
 _lock = threading.Lock()
 _open: dict[tuple[str, str], Stores] = {}
