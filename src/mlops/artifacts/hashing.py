@@ -155,6 +155,8 @@ class VerifyingReader(io.RawIOBase):
             # Keep failing: a caller that swallowed the first error must not see a clean EOF.
             raise ArtifactCorruptedError(self._failure)
         view = memoryview(buffer).cast("B")
+        if not view:
+            return 0  # an empty read is not end of file; it must not trigger the check
         with translate_errors(f"artifact {self._uri}"):
             chunk = self._source.read(len(view))
         count = len(chunk)

@@ -190,7 +190,7 @@ class ArtifactStore:
 
     def put_dir(
         self, local_dir: str | os.PathLike[str], dest_prefix: str = ""
-    ) -> list[ArtifactInfo]:
+    ) -> builtins.list[ArtifactInfo]:
         """Store every file under ``local_dir`` (recursively) below ``dest_prefix``.
 
         Each file is atomic on its own; the folder as a whole is not. All destination paths
