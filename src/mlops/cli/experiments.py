@@ -11,7 +11,9 @@ from mlops.cli.render import config_from, console, print_json, when
 from mlops.experiments.tracking import ExperimentTracker
 
 app = typer.Typer(help="Experiments: named groups of runs.", no_args_is_help=True)
-TrackingUri = typer.Option(None, "--tracking-uri", envvar="MLOPS_TRACKING_URI", help="Metadata store URI.")
+TrackingUri = typer.Option(
+    None, "--tracking-uri", envvar="MLOPS_TRACKING_URI", help="Metadata store URI."
+)
 
 
 @app.command("list")
@@ -28,16 +30,26 @@ def list_experiments(
         return
     table = Table(title="Experiments")
     for column in ("id", "name", "created", "artifact location", "state"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "artifact location")
     for e in experiments:
-        table.add_row(e.id, e.name, when(e.created_at), e.artifact_location, "deleted" if e.deleted else "active")
+        table.add_row(
+            e.id,
+            e.name,
+            when(e.created_at),
+            e.artifact_location,
+            "deleted" if e.deleted else "active",
+        )
     console.print(table)
 
 
 @app.command("create")
-def create(name: str, description: str | None = None, tracking_uri: str | None = TrackingUri) -> None:
+def create(
+    name: str, description: str | None = None, tracking_uri: str | None = TrackingUri
+) -> None:
     """Create an experiment."""
-    experiment = ExperimentTracker(config=config_from(tracking_uri)).create_experiment(name, description)
+    experiment = ExperimentTracker(config=config_from(tracking_uri)).create_experiment(
+        name, description
+    )
     console.print(f"Created experiment [bold]{experiment.name}[/bold] (id {experiment.id})")
 
 
@@ -45,7 +57,9 @@ def create(name: str, description: str | None = None, tracking_uri: str | None =
 def delete(name: str, tracking_uri: str | None = TrackingUri) -> None:
     """Soft-delete an experiment (restore undoes it; `mlops gc` makes it final)."""
     ExperimentTracker(config=config_from(tracking_uri)).delete_experiment(name)
-    console.print(f"Deleted experiment [bold]{name}[/bold]; `mlops experiments restore {name}` undoes it")
+    console.print(
+        f"Deleted experiment [bold]{name}[/bold]; `mlops experiments restore {name}` undoes it"
+    )
 
 
 @app.command("restore")

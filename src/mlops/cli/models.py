@@ -12,7 +12,9 @@ from mlops.cli.render import config_from, console, print_json, when
 from mlops.models.entities import ApprovalRequest, ModelVersion
 from mlops.models.registry import ModelRegistry
 
-app = typer.Typer(help="The model registry: versions, stages, aliases, approvals.", no_args_is_help=True)
+app = typer.Typer(
+    help="The model registry: versions, stages, aliases, approvals.", no_args_is_help=True
+)
 
 
 def _registry(tracking_uri: str | None) -> ModelRegistry:
@@ -26,12 +28,16 @@ def _report(result: ModelVersion | ApprovalRequest) -> None:
             f"{result.name} v{result.version}) waits for another user: `mlops models approve {result.id}`"
         )
     else:
-        console.print(f"[bold]{result.name}[/bold] v{result.version} is now [green]{result.stage.value}[/green]"
-                      + (f" (aliases: {', '.join(result.aliases)})" if result.aliases else ""))
+        console.print(
+            f"[bold]{result.name}[/bold] v{result.version} is now [green]{result.stage.value}[/green]"
+            + (f" (aliases: {', '.join(result.aliases)})" if result.aliases else "")
+        )
 
 
 @app.command("list")
-def list_models(as_json: bool = typer.Option(False, "--json"), tracking_uri: str | None = TrackingUri) -> None:
+def list_models(
+    as_json: bool = typer.Option(False, "--json"), tracking_uri: str | None = TrackingUri
+) -> None:
     """Registered models with their newest version per stage."""
     models = _registry(tracking_uri).list_models()
     if as_json:
@@ -39,53 +45,88 @@ def list_models(as_json: bool = typer.Option(False, "--json"), tracking_uri: str
         return
     table = Table(title="Registered models")
     for column in ("name", "latest", "staging", "production", "aliases", "updated"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "name")
     for m in models:
         table.add_row(
-            m.name, str(m.latest_version or "-"), str(m.stages.get("staging", "-")),
+            m.name,
+            str(m.latest_version or "-"),
+            str(m.stages.get("staging", "-")),
             str(m.stages.get("production", "-")),
-            ", ".join(f"{a}->v{v}" for a, v in sorted(m.aliases.items())) or "-", when(m.updated_at),
+            ", ".join(f"{a}->v{v}" for a, v in sorted(m.aliases.items())) or "-",
+            when(m.updated_at),
         )
     console.print(table)
 
 
 @app.command("show")
-def show(name: str, as_json: bool = typer.Option(False, "--json"), tracking_uri: str | None = TrackingUri) -> None:
+def show(
+    name: str, as_json: bool = typer.Option(False, "--json"), tracking_uri: str | None = TrackingUri
+) -> None:
     """A model's versions and its history of stage changes, alias moves and approvals."""
     registry = _registry(tracking_uri)
     versions = registry.list_versions(name)
     events = registry.history(name)
     if as_json:
-        print_json({"versions": [asdict(v) for v in versions], "history": [asdict(e) for e in events]})
+        print_json(
+            {"versions": [asdict(v) for v in versions], "history": [asdict(e) for e in events]}
+        )
         return
     table = Table(title=f"{name}: versions")
     for column in ("version", "stage", "aliases", "flavor", "format", "run", "sha256", "created"):
         table.add_column(column)
     for v in versions:
-        table.add_row(str(v.version), v.stage.value, ", ".join(v.aliases) or "-", v.flavor, v.format,
-                      (v.run_id or "-")[:12], v.sha256[:12], when(v.created_at))
+        table.add_row(
+            str(v.version),
+            v.stage.value,
+            ", ".join(v.aliases) or "-",
+            v.flavor,
+            v.format,
+            (v.run_id or "-")[:12],
+            v.sha256[:12],
+            when(v.created_at),
+        )
     console.print(table)
     history = Table(title=f"{name}: history")
     for column in ("when", "version", "what", "from", "to", "who", "comment"):
         history.add_column(column)
     for e in events:
-        history.add_row(when(e.created_at), str(e.version or "-"), e.kind, e.from_value or "-", e.to_value or "-", e.user, e.comment or "")
+        history.add_row(
+            when(e.created_at),
+            str(e.version or "-"),
+            e.kind,
+            e.from_value or "-",
+            e.to_value or "-",
+            e.user,
+            e.comment or "",
+        )
     console.print(history)
 
 
 @app.command("promote")
 def promote(
-    name: str, version: int, stage: str = typer.Argument(..., help="staging | production | archived | none"),
-    no_archive: bool = typer.Option(False, "--no-archive", help="Keep the current production version in production."),
+    name: str,
+    version: int,
+    stage: str = typer.Argument(..., help="staging | production | archived | none"),
+    no_archive: bool = typer.Option(
+        False, "--no-archive", help="Keep the current production version in production."
+    ),
     comment: str | None = typer.Option(None, "--comment", "-m"),
     tracking_uri: str | None = TrackingUri,
 ) -> None:
     """Move a version to another stage (may create an approval request)."""
-    _report(_registry(tracking_uri).promote_model(name, version, stage, archive_existing=not no_archive, comment=comment))
+    _report(
+        _registry(tracking_uri).promote_model(
+            name, version, stage, archive_existing=not no_archive, comment=comment
+        )
+    )
 
 
 @app.command("rollback")
-def rollback(name: str, comment: str | None = typer.Option(None, "--comment", "-m"), tracking_uri: str | None = TrackingUri) -> None:
+def rollback(
+    name: str,
+    comment: str | None = typer.Option(None, "--comment", "-m"),
+    tracking_uri: str | None = TrackingUri,
+) -> None:
     """Put the previous production version back in production."""
     _report(_registry(tracking_uri).rollback(name, comment=comment))
 
@@ -97,24 +138,53 @@ def alias(name: str, alias_name: str, version: int, tracking_uri: str | None = T
 
 
 @app.command("requests")
-def requests(all_: bool = typer.Option(False, "--all", help="Include decided requests."), tracking_uri: str | None = TrackingUri) -> None:
+def requests(
+    all_: bool = typer.Option(False, "--all", help="Include decided requests."),
+    tracking_uri: str | None = TrackingUri,
+) -> None:
     """Approval requests waiting for a decision."""
     table = Table(title="Approval requests")
-    for column in ("id", "model", "version", "action", "target", "status", "requested by", "decided by"):
+    for column in (
+        "id",
+        "model",
+        "version",
+        "action",
+        "target",
+        "status",
+        "requested by",
+        "decided by",
+    ):
         table.add_column(column)
     for r in _registry(tracking_uri).list_requests(None if all_ else "pending"):
-        table.add_row(str(r.id), r.name, str(r.version), r.action, r.target, r.status, r.requested_by, r.decided_by or "-")
+        table.add_row(
+            str(r.id),
+            r.name,
+            str(r.version),
+            r.action,
+            r.target,
+            r.status,
+            r.requested_by,
+            r.decided_by or "-",
+        )
     console.print(table)
 
 
 @app.command("approve")
-def approve(request_id: int, comment: str | None = typer.Option(None, "--comment", "-m"), tracking_uri: str | None = TrackingUri) -> None:
+def approve(
+    request_id: int,
+    comment: str | None = typer.Option(None, "--comment", "-m"),
+    tracking_uri: str | None = TrackingUri,
+) -> None:
     """Approve another user's request and apply it."""
     _report(_registry(tracking_uri).approve(request_id, comment=comment))
 
 
 @app.command("reject")
-def reject(request_id: int, comment: str | None = typer.Option(None, "--comment", "-m"), tracking_uri: str | None = TrackingUri) -> None:
+def reject(
+    request_id: int,
+    comment: str | None = typer.Option(None, "--comment", "-m"),
+    tracking_uri: str | None = TrackingUri,
+) -> None:
     """Reject a request."""
     request = _registry(tracking_uri).reject(request_id, comment=comment)
     console.print(f"Rejected request {request.id} ({request.action} -> {request.target})")

@@ -15,15 +15,28 @@ def quickstart(tracking_uri: str | None = TrackingUri) -> None:
     """Train three anomaly detectors on bundled data, track them, and put the best in production."""
     config = config_from(tracking_uri)
     console.print(f"[bold]mlops quickstart[/bold]  store: {config.resolved_tracking_uri}")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("training", total=len(detectors()) * FOLDS)
-        result = run_quickstart(config, lambda desc: progress.update(task, advance=1, description=desc))
-    console.print(result.comparison.to_rich(title="Anomaly detectors (5-fold cross-validation)"))
+        result = run_quickstart(
+            config, lambda desc: progress.update(task, advance=1, description=desc)
+        )
+    means = ["precision", "recall", "f1", "f1_std", "roc_auc"]
+    title = "Anomaly detectors (mean of 5-fold cross-validation)"
+    console.print(result.comparison.to_rich(title=title, metrics=means))
     v = result.model_version
-    console.print(f"Best: [bold]{result.best_algorithm}[/bold] -> registered {MODEL_NAME} v{v.version} (sha256 {v.sha256[:12]})")
+    console.print(
+        f"Best: [bold]{result.best_algorithm}[/bold] -> registered {MODEL_NAME} v{v.version} (sha256 {v.sha256[:12]})"
+    )
     if isinstance(result.promotion, ApprovalRequest):
-        console.print(f"Promotion to production waits for approval: `mlops models approve {result.promotion.id}`")
+        console.print(
+            f"Promotion to production waits for approval: `mlops models approve {result.promotion.id}`"
+        )
     else:
         console.print(f"{MODEL_NAME} v{result.promotion.version} is in [green]production[/green]")
     console.print("Next: `mlops runs list`, `mlops models show " + MODEL_NAME + "`")

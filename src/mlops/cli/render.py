@@ -42,8 +42,13 @@ def print_json(obj: Any) -> None:
     console.print_json(json.dumps(obj, default=default))
 
 
-def runs_table(runs: Sequence[Run], title: str = "Runs", max_columns: int = 8) -> Table:
-    """Runs with the params and metrics that appear in them (most common first)."""
+def runs_table(runs: Sequence[Run], title: str = "Runs", max_columns: int | None = None) -> Table:
+    """Runs with the params and metrics that appear in them (metrics first, most common first).
+
+    As many value columns as fit the terminal are shown; `mlops runs show` has the rest.
+    """
+    if max_columns is None:
+        max_columns = max(1, min(8, (console.width - 80) // 12))
     table = Table(title=title)
     for column in ("run id", "name", "status", "started"):
         table.add_column(column, no_wrap=True)
@@ -60,9 +65,17 @@ def runs_table(runs: Sequence[Run], title: str = "Runs", max_columns: int = 8) -
         for key in keys:
             kind, _, name = key.partition(".")
             value = (run.params if kind == "params" else run.metrics).get(name)
-            cells.append("-" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value)))
+            cells.append(
+                "-"
+                if value is None
+                else (f"{value:.4g}" if isinstance(value, float) else str(value))
+            )
         status = run.status.value
         table.add_row(
-            run.id[:12], run.name, f"[{colors.get(status, 'white')}]{status}[/]", when(run.start_time), *cells
+            run.id[:12],
+            run.name,
+            f"[{colors.get(status, 'white')}]{status}[/]",
+            when(run.start_time),
+            *cells,
         )
     return table

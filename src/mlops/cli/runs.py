@@ -16,9 +16,15 @@ app = typer.Typer(help="Runs: search, inspect and compare.", no_args_is_help=Tru
 
 @app.command("list")
 def list_runs(
-    experiment: list[str] = typer.Option(None, "--experiment", "-e", help="Experiment name or id (repeatable; default all)."),
-    filter_: str | None = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.f1 > 0.8 and params.algorithm = 'lof'\""),
-    order_by: list[str] = typer.Option(None, "--order-by", "-o", help="e.g. 'metrics.f1 DESC' (repeatable)."),
+    experiment: list[str] = typer.Option(
+        None, "--experiment", "-e", help="Experiment name or id (repeatable; default all)."
+    ),
+    filter_: str | None = typer.Option(
+        None, "--filter", "-f", help="e.g. \"metrics.f1 > 0.8 and params.algorithm = 'lof'\""
+    ),
+    order_by: list[str] = typer.Option(
+        None, "--order-by", "-o", help="e.g. 'metrics.f1 DESC' (repeatable)."
+    ),
     max_results: int = typer.Option(50, "--max-results", "-n"),
     as_json: bool = typer.Option(False, "--json"),
     tracking_uri: str | None = TrackingUri,
@@ -35,15 +41,22 @@ def list_runs(
 
 
 @app.command("show")
-def show(run_id: str, as_json: bool = typer.Option(False, "--json"), tracking_uri: str | None = TrackingUri) -> None:
+def show(
+    run_id: str,
+    as_json: bool = typer.Option(False, "--json"),
+    tracking_uri: str | None = TrackingUri,
+) -> None:
     """Everything about one run: params, metrics, tags, datasets and artifacts."""
     tracker = ExperimentTracker(config=config_from(tracking_uri))
+    run_id = tracker.stores.tracking.resolve_run_id(run_id)
     run = tracker.get_run(run_id)
     artifacts = tracker.stores.tracking.list_artifacts(run_id)
     if as_json:
         print_json({"run": asdict(run), "artifacts": [asdict(a) for a in artifacts]})
         return
-    console.print(f"[bold]{run.name}[/bold]  {run.id}  [{run.status.value}]  started {when(run.start_time)}  ended {when(run.end_time)}")
+    console.print(
+        f"[bold]{run.name}[/bold]  {run.id}  [{run.status.value}]  started {when(run.start_time)}  ended {when(run.end_time)}"
+    )
     if run.error:
         console.print(f"[red]{run.error.strip().splitlines()[-1]}[/red]")
     for title, data in (("Params", run.params), ("Metrics", run.metrics), ("Tags", run.tags)):
@@ -71,9 +84,16 @@ def show(run_id: str, as_json: bool = typer.Option(False, "--json"), tracking_ur
 
 
 @app.command("compare")
-def compare(run_ids: list[str], as_json: bool = typer.Option(False, "--json"), tracking_uri: str | None = TrackingUri) -> None:
+def compare(
+    run_ids: list[str],
+    as_json: bool = typer.Option(False, "--json"),
+    tracking_uri: str | None = TrackingUri,
+) -> None:
     """Params and metrics of several runs side by side (varied params in bold)."""
-    comparison = ExperimentTracker(config=config_from(tracking_uri)).compare_experiments(run_ids)
+    tracker = ExperimentTracker(config=config_from(tracking_uri))
+    comparison = tracker.compare_experiments(
+        [tracker.stores.tracking.resolve_run_id(r) for r in run_ids]
+    )
     if as_json:
         console.print(comparison.to_pandas().to_json(orient="index", indent=2))
         return

@@ -32,9 +32,7 @@ class ExperimentComparison:
 
     def differing_params(self) -> list[str]:
         """Parameters whose value is not the same in every run (what actually varied)."""
-        return [
-            k for k in self.param_keys if len({r.params.get(k) for r in self.runs}) > 1
-        ]
+        return [k for k in self.param_keys if len({r.params.get(k) for r in self.runs}) > 1]
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per run; columns ``params.*`` and ``metrics.*``."""
@@ -52,8 +50,13 @@ class ExperimentComparison:
         pick = max if mode == "max" else min
         return pick(scored, key=lambda r: r.metrics[metric])
 
-    def to_rich(self, title: str | None = "Run comparison") -> Table:
-        """A Rich table: one column per run, one row per param and metric; varied params bold."""
+    def to_rich(
+        self, title: str | None = "Run comparison", metrics: Sequence[str] | None = None
+    ) -> Table:
+        """A Rich table: one column per run, one row per param and metric; varied params bold.
+
+        ``metrics`` limits (and orders) the metric rows; the best value of each is green.
+        """
         from rich.table import Table
 
         table = Table(title=title, show_lines=False)
@@ -63,8 +66,10 @@ class ExperimentComparison:
         varied = set(self.differing_params())
         for key in self.param_keys:
             style = "bold" if key in varied else "dim"
-            table.add_row(f"params.{key}", *[r.params.get(key, "-") for r in self.runs], style=style)
-        for key in self.metric_keys:
+            table.add_row(
+                f"params.{key}", *[r.params.get(key, "-") for r in self.runs], style=style
+            )
+        for key in self.metric_keys if metrics is None else metrics:
             values = [r.metrics.get(key) for r in self.runs]
             finite = [v for v in values if v is not None and not math.isnan(v)]
             top = max(finite) if finite else None

@@ -258,6 +258,26 @@ class SqlTrackingStore(TrackingStore):
             )
         return runs[0]
 
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix`` (at least 6 characters)."""
+        if len(prefix) == 32:
+            return prefix
+        if len(prefix) < 6 or not all(c in "0123456789abcdef" for c in prefix):
+            raise InvalidParamError(
+                f"run id {prefix!r} is neither a full run id nor a hex prefix of 6+ characters"
+            )
+        with self.db.read() as conn:
+            found = list(
+                conn.execute(
+                    sa.select(t.runs.c.id).where(t.runs.c.id.like(f"{prefix}%")).limit(2)
+                ).scalars()
+            )
+        if not found:
+            raise RunNotFoundError(f"no run id starts with {prefix!r}")
+        if len(found) > 1:
+            raise InvalidParamError(f"run id prefix {prefix!r} is ambiguous; give more characters")
+        return str(found[0])
+
     def update_run(
         self,
         run_id: str,
