@@ -44,8 +44,10 @@ def test_outdated_database_is_refused_then_upgraded(backend: str) -> None:
             )
         )
     engine.dispose()
+    outdated = Database(backend)
     with pytest.raises(SchemaOutdatedError, match="mlops db upgrade"):
-        Database(backend).ensure_schema()
+        outdated.ensure_schema()
+    outdated.dispose()
     result = CliRunner().invoke(app, ["db", "upgrade", "--tracking-uri", backend])
     assert result.exit_code == 0, result.output
     assert "Upgraded schema from 0001 to 0002" in result.output
