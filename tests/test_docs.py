@@ -27,13 +27,15 @@ def test_quick_start_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     printed = capsys.readouterr().out
-    assert "[" in printed and "algorithm" in printed
+    assert "[" in printed
+    assert "algorithm" in printed
     assert (Path.cwd() / ".mlops" / "mlops.db").exists()  # the embedded default
 
 
 def test_readme_first_screen_has_the_two_commands() -> None:
     first_screen = "\n".join(README.read_text().splitlines()[:20])
-    assert "./dev demo" in first_screen and "./dev test" in first_screen
+    assert "./dev demo" in first_screen
+    assert "./dev test" in first_screen
 
 
 def test_every_setting_is_documented() -> None:

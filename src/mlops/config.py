@@ -36,14 +36,19 @@ class TrackingSettings(BaseModel):
     tracking_uri: str | None = None
     artifact_store: str | None = None
     metrics_flush_interval: float = Field(
-        0.5, gt=0, le=60, description="Seconds between background metric flushes (max data lost on kill -9)."
+        0.5,
+        gt=0,
+        le=60,
+        description="Seconds between background metric flushes (max data lost on kill -9).",
     )
     metrics_max_buffer: int = Field(
         200_000, gt=0, description="Metric points buffered before log_metrics waits for the writer."
     )
     heartbeat_interval: float = Field(5.0, gt=0, description="Seconds between run heartbeats.")
     stale_run_after: float = Field(
-        120.0, gt=0, description="A RUNNING run on another host with no heartbeat for this long is KILLED."
+        120.0,
+        gt=0,
+        description="A RUNNING run on another host with no heartbeat for this long is KILLED.",
     )
 
 
@@ -53,7 +58,8 @@ class RegistrySettings(BaseModel):
     backend: Literal["mlops", "mlflow"] = "mlops"
     stage_transitions: bool = True
     approval_required: bool = Field(
-        False, description="Stage changes and protected-alias moves become requests another user approves."
+        False,
+        description="Stage changes and protected-alias moves become requests for another user.",
     )
     protected_aliases: list[str] = Field(
         default_factory=lambda: ["champion"], description="Aliases whose moves need approval."
@@ -101,10 +107,12 @@ class MLOpsConfig(BaseSettings):
 
     home: Path = Field(default_factory=_default_home, description="Folder of the embedded store.")
     tracking_uri: str | None = Field(
-        None, description="Metadata store: sqlite:///PATH or postgresql://... (default: HOME/mlops.db)."
+        None,
+        description="Metadata store: sqlite:///PATH or postgresql://... (default: HOME/mlops.db).",
     )
     artifact_uri: str | None = Field(
-        None, description="Artifact root: a local folder or s3://bucket/prefix (default: HOME/artifacts)."
+        None,
+        description="Artifact root: a local folder or s3://bucket/prefix (default HOME/artifacts).",
     )
     user: str = Field(default_factory=_default_user, description="Who is recorded as acting.")
     debug: bool = Field(False, description="Verbose logging for every mlops component.")

@@ -51,7 +51,7 @@ def anomaly_dataset(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     frame, target = data.frame.drop(columns="target"), data.target.to_numpy()
     normal = np.flatnonzero(target == 1)
     malignant = np.flatnonzero(target == 0)
-    n_anomalies = int(round(len(normal) * CONTAMINATION / (1 - CONTAMINATION)))
+    n_anomalies = round(len(normal) * CONTAMINATION / (1 - CONTAMINATION))
     rng = np.random.default_rng(seed)
     chosen = rng.choice(malignant, size=n_anomalies, replace=False)
     rows = np.concatenate([normal, chosen])
@@ -74,8 +74,8 @@ def detectors() -> dict[str, tuple[Pipeline, dict[str, Any]]]:
 
 def evaluate_fold(model: BaseEstimator, x: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
     """Detection quality on one held-out fold (anomaly = positive class)."""
-    predicted = (model.predict(x) == -1).astype(int)  # type: ignore[attr-defined]
-    scores = -model.score_samples(x)  # type: ignore[attr-defined]  # higher = more anomalous
+    predicted = (model.predict(x) == -1).astype(int)
+    scores = -model.score_samples(x)  # higher = more anomalous
     return {
         "precision": float(precision_score(y, predicted, zero_division=0)),
         "recall": float(recall_score(y, predicted, zero_division=0)),
@@ -124,7 +124,7 @@ def run_quickstart(
         fitted[best],
         run_id=best_run.id,
         stage=Stage.STAGING,
-        description=f"{best} anomaly detector from the quickstart (mean F1 {best_run.metrics['f1']:.3f})",
+        description=f"{best} detector from the quickstart (mean F1 {best_run.metrics['f1']:.3f})",
         tags={"algorithm": best},
         input_example=x.head(5),
     )

@@ -35,17 +35,20 @@ def test_run_records_params_metrics_tags_and_status(tracker: ExperimentTracker) 
     assert stored.params == {"algorithm": "lof", "n_neighbors": "20", "contamination": "0.1"}
     assert stored.metrics == {"f1": 0.8, "auc": 0.9, "loss": 1.5}
     assert stored.tags == {"team": "fraud"}
-    assert stored.end_time is not None and stored.end_time >= stored.start_time
+    assert stored.end_time is not None
+    assert stored.end_time >= stored.start_time
     assert stored.experiment_id == run.experiment_id
 
 
 def test_failed_block_marks_run_failed_and_reraises(tracker: ExperimentTracker) -> None:
-    with pytest.raises(ZeroDivisionError), tracker.start_experiment("exp") as run:
-        run.log_metric("x", 1.0)
+    run = tracker.start_experiment("exp")
+    run.log_metric("x", 1.0)
+    with pytest.raises(ZeroDivisionError), run:
         _ = 1 / 0
     stored = tracker.get_run(run.id)
     assert stored.status is RunStatus.FAILED
-    assert stored.error is not None and "ZeroDivisionError" in stored.error
+    assert stored.error is not None
+    assert "ZeroDivisionError" in stored.error
     assert stored.metrics == {"x": 1.0}  # what was logged before the failure is kept
 
 
@@ -56,7 +59,8 @@ def test_metric_history_in_step_order_and_latest_by_step(tracker: ExperimentTrac
     history = tracker.get_metric_history(run.id, "loss")
     assert list(history.steps) == [0, 1, 2, 3]
     assert list(history.values) == [0.0, 10.0, 20.0, 30.0]
-    assert history[1].value == 10.0 and history[1].step == 1
+    assert history[1].value == 10.0
+    assert history[1].step == 1
     assert tracker.get_run(run.id).metrics["loss"] == 30.0  # newest by step, not by arrival
     assert history.to_pandas().shape == (4, 3)
 
@@ -73,7 +77,8 @@ def test_nan_and_inf_metrics_round_trip(tracker: ExperimentTracker) -> None:
         run.log_metrics({"a": math.nan, "b": math.inf, "c": -math.inf}, step=0)
     stored = tracker.get_run(run.id)
     assert math.isnan(stored.metrics["a"])
-    assert stored.metrics["b"] == math.inf and stored.metrics["c"] == -math.inf
+    assert stored.metrics["b"] == math.inf
+    assert stored.metrics["c"] == -math.inf
     assert math.isnan(tracker.get_metric_history(run.id, "a").values[0])
 
 
@@ -136,14 +141,16 @@ def test_dataset_lineage(tracker: ExperimentTracker, tmp_path: Path) -> None:
         again = run.log_dataset(frame.copy(), name="train", context="training")
         run.log_dataset(csv, context="evaluation")
         run.log_dataset(np.arange(12.0).reshape(4, 3), name="matrix", context="validation")
-    assert first.digest == again.digest and first.id == again.id
+    assert first.digest == again.digest
+    assert first.id == again.id
     stored = tracker.get_run(run.id)
     by_context = {i.context: i.dataset for i in stored.inputs}
     assert set(by_context) == {"training", "evaluation", "validation"}
     assert by_context["training"].num_rows == 3
     assert by_context["training"].schema[0] == {"name": "a", "type": "int64"}
     assert [c["name"] for c in by_context["training"].schema] == ["a", "b"]
-    assert by_context["evaluation"].num_rows == 3 and by_context["evaluation"].name == "data"
+    assert by_context["evaluation"].num_rows == 3
+    assert by_context["evaluation"].name == "data"
     assert by_context["validation"].num_rows == 4
     changed = frame.assign(a=[1, 2, 4])
     with tracker.start_experiment("exp") as run2:

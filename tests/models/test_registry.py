@@ -51,10 +51,13 @@ def test_register_and_load_round_trip(
         "detector", forest, description="first", tags={"team": "risk"}, input_example=data.head(3)
     )
     assert (mv.name, mv.version, mv.stage) == ("detector", 1, Stage.NONE)
-    assert mv.flavor == "sklearn" and mv.format == "skops"
-    assert len(mv.sha256) == 64 and mv.size > 0
+    assert mv.flavor == "sklearn"
+    assert mv.format == "skops"
+    assert len(mv.sha256) == 64
+    assert mv.size > 0
     assert mv.signature is not None
-    assert mv.tags == {"team": "risk"} and mv.description == "first"
+    assert mv.tags == {"team": "risk"}
+    assert mv.description == "first"
     loaded = model_registry.load_model("detector", version=1)
     np.testing.assert_array_equal(loaded.predict(data), forest.predict(data))
     assert model_registry.register_model("detector", forest).version == 2
@@ -75,7 +78,8 @@ def test_version_links_to_run_and_its_datasets(
         mv = model_registry.register_model(
             "detector", forest, experiment_id=run.id, stage="staging"
         )
-    assert mv.run_id == run.id and mv.stage is Stage.STAGING
+    assert mv.run_id == run.id
+    assert mv.stage is Stage.STAGING
     lineage = model_registry.get_lineage("detector", 1)
     assert lineage["run"].id == run.id
     assert [d["dataset"].name for d in lineage["datasets"]] == ["train"]
@@ -120,12 +124,14 @@ def test_rollback_restores_previous_production(
         mv = model_registry.register_model("m", forest, stage="staging")
         model_registry.promote_model("m", mv.version, "production")
     restored = _version(model_registry.rollback("m"))
-    assert restored.version == 2 and restored.stage is Stage.PRODUCTION
+    assert restored.version == 2
+    assert restored.stage is Stage.PRODUCTION
     assert model_registry.get_model("m", version=3).stage is Stage.ARCHIVED
     again = _version(model_registry.rollback("m"))
     assert again.version == 1
     kinds = [(e.kind, e.version, e.to_value) for e in model_registry.history("m")]
-    assert ("rollback", 2, "production") in kinds and ("rollback", 3, "archived") in kinds
+    assert ("rollback", 2, "production") in kinds
+    assert ("rollback", 3, "archived") in kinds
 
 
 def test_rollback_without_history_is_a_clear_error(
@@ -188,10 +194,8 @@ def test_corrupted_artifact_is_refused(
     with pytest.raises(ModelIntegrityError) as info:
         model_registry.load_model("m", version=mv.version)
     assert isinstance(info.value, ModelRegistryError)
-    assert (
-        "m" in str(info.value)
-        and "sha256" in str(info.value).lower()
-        or "corrupt" in str(info.value)
+    assert ("m" in str(info.value) and "sha256" in str(info.value).lower()) or "corrupt" in str(
+        info.value
     )
 
 
@@ -223,7 +227,8 @@ def test_approval_workflow(config: MLOpsConfig, forest: IsolationForest) -> None
     )
     mv = alice.register_model("m", forest)
     request = alice.promote_model("m", mv.version, "staging")
-    assert isinstance(request, ApprovalRequest) and request.status == "pending"
+    assert isinstance(request, ApprovalRequest)
+    assert request.status == "pending"
     assert alice.get_model("m", version=1).stage is Stage.NONE  # nothing moved yet
     with pytest.raises(ApprovalError, match="cannot approve"):
         alice.approve(request.id)
@@ -234,7 +239,8 @@ def test_approval_workflow(config: MLOpsConfig, forest: IsolationForest) -> None
     alias_request = alice.set_alias("m", "champion", 1)
     assert isinstance(alias_request, ApprovalRequest)
     rejected = bob.reject(alias_request.id, comment="not yet")
-    assert rejected.status == "rejected" and rejected.decided_by == "bob"
+    assert rejected.status == "rejected"
+    assert rejected.decided_by == "bob"
     with pytest.raises(ModelVersionNotFoundError):
         alice.get_model("m", alias="champion")
     history = [(e.kind, e.user) for e in alice.history("m")]
@@ -254,7 +260,8 @@ def test_module_functions_and_seed_style_promotion(
 ) -> None:
     mv = mlops.register_model("m", forest, stage="staging")
     promoted = mlops.promote_model(mv.id, stage="production")  # the seed passes model.id
-    assert isinstance(promoted, ModelVersion) and promoted.stage is Stage.PRODUCTION
+    assert isinstance(promoted, ModelVersion)
+    assert promoted.stage is Stage.PRODUCTION
 
 
 def test_pyod_detector_round_trip(model_registry: ModelRegistry, data: pd.DataFrame) -> None:

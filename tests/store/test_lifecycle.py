@@ -140,9 +140,9 @@ def test_copy_sqlite_to_postgres_and_back(tmp_path: Path, postgres_schema_uri: s
     )
     src, pg, back = (open_stores(c, fresh=True) for c in (src_cfg, pg_cfg, back_cfg))
     counts = copy_store(src, pg)
-    assert (
-        counts["metrics"] == 12 and counts["model_versions"] == 3 and counts["artifact files"] > 3
-    )
+    assert counts["metrics"] == 12
+    assert counts["model_versions"] == 3
+    assert counts["artifact files"] > 3
     copy_store(pg, back)
 
     def normalised(stores, root: str) -> dict[str, list[tuple[object, ...]]]:  # type: ignore[no-untyped-def]

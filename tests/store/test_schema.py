@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from typer.testing import CliRunner
-
-import pytest
 
 from mlops.cli import app
 from mlops.errors import ConfigError, SchemaOutdatedError

@@ -44,7 +44,8 @@ def current(tracking_uri: str | None = TrackingUri) -> None:
     engine = engines.create_engine(config_from(tracking_uri).resolved_tracking_uri)
     try:
         console.print(
-            f"database: {engines.current_revision(engine) or 'empty'}   needed: {engines.head_revision()}"
+            f"database: {engines.current_revision(engine) or 'empty'}   "
+            f"needed: {engines.head_revision()}"
         )
     finally:
         engine.dispose()
@@ -98,7 +99,8 @@ def gc(
             lambda what, ident: progress.update(task, description=f"removed {what} {ident}"),
         )
     console.print(
-        f"Removed {report.runs} runs, {report.experiments} experiments, {report.model_versions} model versions, "
+        f"Removed {report.runs} runs, {report.experiments} experiments, "
+        f"{report.model_versions} model versions, "
         f"{report.models} models and {report.artifacts} artifact files"
     )
     for error in report.errors:

@@ -24,12 +24,14 @@ def _registry(tracking_uri: str | None) -> ModelRegistry:
 def _report(result: ModelVersion | ApprovalRequest) -> None:
     if isinstance(result, ApprovalRequest):
         console.print(
-            f"Approval needed: request [bold]{result.id}[/bold] ({result.action} -> {result.target} for "
-            f"{result.name} v{result.version}) waits for another user: `mlops models approve {result.id}`"
+            f"Approval needed: request [bold]{result.id}[/bold] ({result.action} -> "
+            f"{result.target} for {result.name} v{result.version}) waits for another user: "
+            f"`mlops models approve {result.id}`"
         )
     else:
         console.print(
-            f"[bold]{result.name}[/bold] v{result.version} is now [green]{result.stage.value}[/green]"
+            f"[bold]{result.name}[/bold] v{result.version} is now "
+            f"[green]{result.stage.value}[/green]"
             + (f" (aliases: {', '.join(result.aliases)})" if result.aliases else "")
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mlops.cli.experiments import TrackingUri
@@ -31,11 +30,13 @@ def quickstart(tracking_uri: str | None = TrackingUri) -> None:
     console.print(result.comparison.to_rich(title=title, metrics=means))
     v = result.model_version
     console.print(
-        f"Best: [bold]{result.best_algorithm}[/bold] -> registered {MODEL_NAME} v{v.version} (sha256 {v.sha256[:12]})"
+        f"Best: [bold]{result.best_algorithm}[/bold] -> registered {MODEL_NAME} v{v.version} "
+        f"(sha256 {v.sha256[:12]})"
     )
     if isinstance(result.promotion, ApprovalRequest):
         console.print(
-            f"Promotion to production waits for approval: `mlops models approve {result.promotion.id}`"
+            "Promotion to production waits for approval: "
+            f"`mlops models approve {result.promotion.id}`"
         )
     else:
         console.print(f"{MODEL_NAME} v{result.promotion.version} is in [green]production[/green]")

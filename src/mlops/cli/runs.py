@@ -55,7 +55,8 @@ def show(
         print_json({"run": asdict(run), "artifacts": [asdict(a) for a in artifacts]})
         return
     console.print(
-        f"[bold]{run.name}[/bold]  {run.id}  [{run.status.value}]  started {when(run.start_time)}  ended {when(run.end_time)}"
+        f"[bold]{run.name}[/bold]  {run.id}  [{run.status.value}]  "
+        f"started {when(run.start_time)}  ended {when(run.end_time)}"
     )
     if run.error:
         console.print(f"[red]{run.error.strip().splitlines()[-1]}[/red]")

@@ -61,7 +61,9 @@ def _describe_frame(df: pd.DataFrame, name: str | None, source: str | None) -> D
     digest.update(repr(schema).encode())
     # hash_pandas_object is vectorised: one uint64 per row, hashed in C.
     digest.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
-    return _make(name or "dataframe", digest.hexdigest(), source or "memory:dataframe", schema, len(df))
+    return _make(
+        name or "dataframe", digest.hexdigest(), source or "memory:dataframe", schema, len(df)
+    )
 
 
 def _describe_array(arr: np.ndarray, name: str | None, source: str | None) -> Dataset:
@@ -70,7 +72,7 @@ def _describe_array(arr: np.ndarray, name: str | None, source: str | None) -> Da
     if arr.dtype.hasobject:
         digest.update(repr(contiguous.tolist()).encode())
     else:
-        digest.update(memoryview(contiguous).cast("B"))
+        digest.update(contiguous.data.cast("B"))
     schema = [{"name": "tensor", "type": f"{arr.dtype}{list(arr.shape)}"}]
     rows = int(arr.shape[0]) if arr.ndim else 1
     return _make(name or "array", digest.hexdigest(), source or "memory:ndarray", schema, rows)
@@ -96,5 +98,7 @@ def _describe_file(path: Path, name: str | None, source: str | None) -> Dataset:
         head = pd.read_csv(path, nrows=1000, sep="\t" if suffix == ".tsv" else ",")
         schema = [{"name": str(c), "type": str(t)} for c, t in head.dtypes.items()]
         with path.open("rb") as fh:
-            rows = max(sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(_CHUNK), b"")) - 1, 0)
+            rows = max(
+                sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(_CHUNK), b"")) - 1, 0
+            )
     return _make(name or path.stem, digest.hexdigest(), source or str(path.resolve()), schema, rows)

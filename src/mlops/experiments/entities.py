@@ -21,16 +21,13 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """Lifecycle of a run. KILLED means the process died without ending the run."""
 
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     KILLED = "KILLED"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -150,9 +150,9 @@ class MetricWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                if not self._calls and not self._closed:
-                    self._cond.wait(self._until_due())
-                elif not self._flush_requested and self._points < self.max_buffer // 4:
+                if (not self._calls and not self._closed) or (
+                    not self._flush_requested and self._points < self.max_buffer // 4
+                ):
                     self._cond.wait(self._until_due())
                 if self._closed and not self._calls:
                     return

@@ -9,16 +9,13 @@ from typing import Any
 from mlops.errors import InvalidInputError
 
 
-class Stage(str, enum.Enum):
+class Stage(enum.StrEnum):
     """Where a version is in its life. Rules: none -> staging -> production -> archived."""
 
     NONE = "none"
     STAGING = "staging"
     PRODUCTION = "production"
     ARCHIVED = "archived"
-
-    def __str__(self) -> str:
-        return self.value
 
     @classmethod
     def parse(cls, value: str | Stage | None) -> Stage:

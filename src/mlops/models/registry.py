@@ -144,7 +144,7 @@ class ModelRegistry:
             tags={k: str(v) for k, v in (tags or {}).items()},
         )
         if target is not None:
-            version = self._apply_stage(version, target, archive_existing=True)  # type: ignore[assignment]
+            return self._apply_stage(version, target, archive_existing=True)
         return version
 
     def _resolve_run(self, run_id: str | None, experiment_id: str | None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,7 +73,7 @@ def collect_garbage(
                 )
             for version in versions:
                 _purge_version(stores, name, version, report)
-            stores.db.write_retrying(lambda c, n=name: _delete_model_rows(c, n))
+            stores.db.write_retrying(partial(_delete_model_rows, name=name))
             report.models += 1
             notify("model", name)
 
@@ -104,14 +105,7 @@ def collect_garbage(
     deleted_experiments = sa.select(t.experiments.c.id).where(t.experiments.c.deleted_at <= cutoff)
     for batch in _ids(stores, deleted_experiments):
         for exp_id in batch:
-            stores.db.write_retrying(
-                lambda c, e=exp_id: (
-                    c.execute(
-                        t.experiment_tags.delete().where(t.experiment_tags.c.experiment_id == e)
-                    ),
-                    c.execute(t.experiments.delete().where(t.experiments.c.id == e)),
-                )
-            )
+            stores.db.write_retrying(partial(_delete_experiment_rows, experiment_id=exp_id))
             report.experiments += 1
             notify("experiment", str(exp_id))
     return report
@@ -193,7 +187,14 @@ def _purge_version(stores: Stores, name: str, version: int, report: GcReport) ->
     report.model_versions += 1
 
 
-def _delete_model_rows(conn: Connection, name: str) -> None:
+def _delete_experiment_rows(conn: Connection, *, experiment_id: int) -> None:
+    conn.execute(
+        t.experiment_tags.delete().where(t.experiment_tags.c.experiment_id == experiment_id)
+    )
+    conn.execute(t.experiments.delete().where(t.experiments.c.id == experiment_id))
+
+
+def _delete_model_rows(conn: Connection, *, name: str) -> None:
     for table in (t.registered_model_tags, t.model_aliases):
         conn.execute(table.delete().where(table.c.name == name))
     conn.execute(t.registered_models.delete().where(t.registered_models.c.name == name))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,9 +61,11 @@ class SqlRegistryStore(RegistryStore):
         now = now_ms()
 
         def create(conn: Connection) -> int:
-            if run_id is not None and conn.execute(
-                sa.select(t.runs.c.id).where(t.runs.c.id == run_id)
-            ).first() is None:
+            if (
+                run_id is not None
+                and conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first()
+                is None
+            ):
                 raise RunNotFoundError(f"cannot register {name!r}: no run with id {run_id!r}")
             model = conn.execute(
                 sa.select(t.registered_models).where(t.registered_models.c.name == name)
@@ -169,15 +171,24 @@ class SqlRegistryStore(RegistryStore):
                         .values(stage=Stage.ARCHIVED.value, updated_at=now)
                     )
                     self._event(
-                        conn, name, other, kind, Stage.PRODUCTION.value, Stage.ARCHIVED.value,
-                        user, f"superseded by version {version}", request_id,
+                        conn,
+                        name,
+                        other,
+                        kind,
+                        Stage.PRODUCTION.value,
+                        Stage.ARCHIVED.value,
+                        user,
+                        f"superseded by version {version}",
+                        request_id,
                     )
             conn.execute(
                 mv.update()
                 .where(mv.c.name == name, mv.c.version == version)
                 .values(stage=stage.value, updated_at=now)
             )
-            self._event(conn, name, version, kind, row.stage, stage.value, user, comment, request_id)
+            self._event(
+                conn, name, version, kind, row.stage, stage.value, user, comment, request_id
+            )
 
         self.db.write_retrying(move)
         return self.get_model_version(name, version)
@@ -207,8 +218,15 @@ class SqlRegistryStore(RegistryStore):
                     .values(version=version, updated_at=now)
                 )
             self._event(
-                conn, name, version, "alias", None if old is None else f"{alias}@{old}",
-                f"{alias}@{version}", user, None, request_id,
+                conn,
+                name,
+                version,
+                "alias",
+                None if old is None else f"{alias}@{old}",
+                f"{alias}@{version}",
+                user,
+                None,
+                request_id,
             )
 
         self.db.write_retrying(move)
@@ -246,7 +264,7 @@ class SqlRegistryStore(RegistryStore):
 
         def create(conn: Connection) -> int:
             self._version_row(conn, name, version)
-            request_id = conn.execute(
+            inserted = conn.execute(
                 t.approval_requests.insert().values(
                     name=name,
                     version=version,
@@ -258,11 +276,11 @@ class SqlRegistryStore(RegistryStore):
                     requested_at=now,
                     comment=comment,
                 )
-            ).inserted_primary_key[0]
-            self._event(
-                conn, name, version, "request", action, target, user, comment, int(request_id)
-            )
-            return int(request_id)
+            ).inserted_primary_key
+            assert inserted is not None
+            request_id = int(inserted[0])
+            self._event(conn, name, version, "request", action, target, user, comment, request_id)
+            return request_id
 
         return self.get_request(self.db.write_retrying(create))
 
@@ -276,7 +294,10 @@ class SqlRegistryStore(RegistryStore):
             # The status guard makes the decision single-shot even between racing approvers.
             done = conn.execute(
                 t.approval_requests.update()
-                .where(t.approval_requests.c.id == request_id, t.approval_requests.c.status == "pending")
+                .where(
+                    t.approval_requests.c.id == request_id,
+                    t.approval_requests.c.status == "pending",
+                )
                 .values(status=status, decided_by=user, decided_at=now, comment=comment)
             ).rowcount
             if done == 0:
@@ -284,12 +305,19 @@ class SqlRegistryStore(RegistryStore):
                 raise ApprovalError(
                     f"request {request_id} was already {request.status} by {request.decided_by}"
                 )
-            request = conn.execute(
+            row = conn.execute(
                 sa.select(t.approval_requests).where(t.approval_requests.c.id == request_id)
             ).one()
             self._event(
-                conn, request.name, request.version, "approve" if approved else "reject",
-                request.action, request.target, user, comment, request_id,
+                conn,
+                row.name,
+                row.version,
+                "approve" if approved else "reject",
+                row.action,
+                row.target,
+                user,
+                comment,
+                request_id,
             )
 
         self.db.write_retrying(decide)
@@ -355,9 +383,7 @@ class SqlRegistryStore(RegistryStore):
     def _version_row(
         self, conn: Connection, name: str, version: int, include_deleted: bool = False
     ) -> Any:
-        row = conn.execute(
-            sa.select(mv).where(mv.c.name == name, mv.c.version == version)
-        ).first()
+        row = conn.execute(sa.select(mv).where(mv.c.name == name, mv.c.version == version)).first()
         if row is None or (row.deleted_at is not None and not include_deleted):
             self._require_model(conn, name)
             raise ModelVersionNotFoundError(
@@ -388,7 +414,7 @@ class SqlRegistryStore(RegistryStore):
         with self.db.read() as conn:
             return self._models(conn, conn.execute(query).all())
 
-    def _models(self, conn: Connection, rows: list[Any]) -> list[RegisteredModel]:
+    def _models(self, conn: Connection, rows: Sequence[Any]) -> list[RegisteredModel]:
         names = [r.name for r in rows]
         if not names:
             return []
@@ -407,9 +433,7 @@ class SqlRegistryStore(RegistryStore):
             stages[r.name][r.stage] = r.version
             latest[r.name] = max(latest.get(r.name, 0), r.version)
         aliases: dict[str, dict[str, int]] = defaultdict(dict)
-        for r in conn.execute(
-            sa.select(t.model_aliases).where(t.model_aliases.c.name.in_(names))
-        ):
+        for r in conn.execute(sa.select(t.model_aliases).where(t.model_aliases.c.name.in_(names))):
             aliases[r.name][r.alias] = r.version
         return [
             RegisteredModel(
@@ -469,7 +493,7 @@ class SqlRegistryStore(RegistryStore):
             self._require_model(conn, name)
             return self._versions(conn, conn.execute(query).all())
 
-    def _versions(self, conn: Connection, rows: list[Any]) -> list[ModelVersion]:
+    def _versions(self, conn: Connection, rows: Sequence[Any]) -> list[ModelVersion]:
         if not rows:
             return []
         name = rows[0].name

@@ -255,7 +255,9 @@ registry_events = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(256), nullable=False),
     Column("version", Integer),
-    Column("kind", String(32), nullable=False),  # stage | alias | alias_removed | request | approve | reject | rollback | register
+    Column(
+        "kind", String(32), nullable=False
+    ),  # stage | alias | alias_removed | request | approve | reject | rollback | register
     Column("from_value", String(256)),
     Column("to_value", String(256)),
     Column("user", String(256), nullable=False),

@@ -114,7 +114,9 @@ class SqlTrackingStore(TrackingStore):
                     created_at=now,
                     updated_at=now,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert exp_id is not None
+            exp_id = exp_id[0]
             location = artifact_location or f"{self.artifact_root}/{exp_id}"
             conn.execute(
                 t.experiments.update()
@@ -147,7 +149,7 @@ class SqlTrackingStore(TrackingStore):
             row = conn.execute(sa.select(t.experiments).where(t.experiments.c.name == name)).first()
             if row is None:
                 raise ExperimentNotFoundError(
-                    f"no experiment named {name!r}; `mlops experiments list` shows the existing ones"
+                    f"no experiment named {name!r}; `mlops experiments list` shows existing ones"
                 )
             return self._experiment(conn, row)
 
@@ -381,12 +383,12 @@ class SqlTrackingStore(TrackingStore):
             tags[r.run_id][r.key] = r.value
         metrics: dict[str, dict[str, float]] = defaultdict(dict)
         lm = t.latest_metrics
-        for r in conn.execute(
+        for m in conn.execute(
             sa.select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan).where(
                 lm.c.run_id.in_(id_list)
             )
         ):
-            metrics[r.run_id][r.key] = math.nan if r.is_nan else r.value
+            metrics[m.run_id][m.key] = math.nan if m.is_nan else m.value
         inputs: dict[str, list[DatasetInput]] = defaultdict(list)
         for r in conn.execute(
             sa.select(t.run_inputs.c.run_id, t.run_inputs.c.context, t.datasets)
@@ -488,8 +490,9 @@ class SqlTrackingStore(TrackingStore):
             for key, value in params.items():
                 if key in existing and existing[key] != value:
                     raise InvalidParamError(
-                        f"parameter {key!r} of run {run_id} is already {existing[key]!r} and cannot "
-                        f"change to {value!r}; parameters are immutable, log a new key or start a "
+                        f"parameter {key!r} of run {run_id} is already {existing[key]!r} and "
+                        f"cannot change to {value!r}; parameters are immutable, log a new key or "
+                        "start a "
                         "new run"
                     )
             new = [
@@ -562,7 +565,7 @@ class SqlTrackingStore(TrackingStore):
         points: list[tuple[str, str, int, int, float, bool]],
         pairs: set[tuple[str, str]],
     ) -> None:
-        conn.exec_driver_sql(self._insert_metric_sql, points)  # type: ignore[arg-type]
+        conn.exec_driver_sql(self._insert_metric_sql, points)
         # The newest point per (run, key) is read back through the primary key, so it is right
         # even when batches arrive out of step order.
         m = t.metrics
