@@ -176,6 +176,24 @@ def load_config(**overrides: Any) -> MLOpsConfig:
         raise ConfigError(f"invalid mlops configuration: {problems}") from exc
 
 
+def with_locations(
+    config: MLOpsConfig | None = None,
+    tracking_uri: str | None = None,
+    artifact_uri: str | None = None,
+) -> MLOpsConfig:
+    """``config`` (default: the environment's) with the store locations a caller passed."""
+    updates: dict[str, Any] = {}
+    if tracking_uri:
+        updates["tracking_uri"] = tracking_uri
+    if artifact_uri:
+        updates["artifact_uri"] = artifact_uri
+    if config is None:
+        return load_config(**updates)
+    if not updates:
+        return config
+    return load_config(**{**config.model_dump(exclude_unset=True), **updates})
+
+
 def enable_debug_mode(
     experiment_tracking: bool = True,
     model_serving: bool = True,

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from mlops.config import MLOpsConfig, load_config
+from mlops.config import MLOpsConfig, with_locations
 from mlops.experiments.entities import Run
 
 console = Console()
@@ -19,12 +19,7 @@ console = Console()
 
 def config_from(tracking_uri: str | None, artifact_uri: str | None = None) -> MLOpsConfig:
     """The config with any ``--tracking-uri`` / ``--artifact-uri`` given on the command line."""
-    overrides: dict[str, Any] = {}
-    if tracking_uri:
-        overrides["tracking_uri"] = tracking_uri
-    if artifact_uri:
-        overrides["artifact_uri"] = artifact_uri
-    return load_config(**overrides)
+    return with_locations(None, tracking_uri, artifact_uri)
 
 
 def when(ms: int | None) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlops.config import MLOpsConfig, load_config
+from mlops.config import MLOpsConfig, with_locations
 from mlops.errors import (
     ConfigError,
     ExperimentNotFoundError,
@@ -83,15 +83,7 @@ class ExperimentTracker:
             )
         if backend != "mlops":
             raise ConfigError(f"unknown tracking backend {backend!r}; the only one is 'mlops'")
-        base = config or load_config()
-        updates: dict[str, Any] = {}
-        if uri is not None:
-            updates["tracking_uri"] = uri
-        if artifact_uri is not None:
-            updates["artifact_uri"] = artifact_uri
-        self.config = (
-            load_config(**{**base.model_dump(exclude_unset=True), **updates}) if updates else base
-        )
+        self.config = with_locations(config, uri, artifact_uri)
         self._stores: Stores | None = None
         self._writer: MetricWriter | None = None
         self._lock = threading.Lock()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlops.store.open import Stores
 
-from mlops.config import MLOpsConfig, load_config
+from mlops.config import MLOpsConfig, with_locations
 from mlops.errors import (
     ApprovalError,
     ArtifactCorruptedError,
@@ -68,15 +68,7 @@ class ModelRegistry:
         artifact_uri: str | None = None,
         config: MLOpsConfig | None = None,
     ):
-        base = config or load_config()
-        updates: dict[str, Any] = {}
-        if uri is not None:
-            updates["tracking_uri"] = uri
-        if artifact_uri is not None:
-            updates["artifact_uri"] = artifact_uri
-        self.config = (
-            load_config(**{**base.model_dump(exclude_unset=True), **updates}) if updates else base
-        )
+        self.config = with_locations(config, uri, artifact_uri)
         self._stores: Stores | None = None
 
     @property
