@@ -125,3 +125,37 @@ def test_stale_run_of_another_host_is_killed_by_heartbeat(config: MLOpsConfig) -
     assert tracker.stores.tracking.mark_dead_runs(stale_after_ms=60_000) == [run.id]
     assert tracker.get_run(run.id).status is RunStatus.KILLED
     assert sa is not None
+
+
+NORMAL_EXIT_CHILD = textwrap.dedent(
+    """
+    import sys
+    from mlops.config import MLOpsConfig
+    from mlops.experiments import ExperimentTracker
+
+    tracker = ExperimentTracker(config=MLOpsConfig(home=sys.argv[1], tracking_uri=sys.argv[2]))
+    run = tracker.start_experiment("exit")  # never ended, never flushed
+    for step in range(10_000):
+        run.log_metrics({"loss": float(step)}, step=step)
+    print(run.id)
+    """
+)
+
+
+def test_normal_exit_loses_nothing(config: MLOpsConfig, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NORMAL_EXIT_CHILD,
+            str(tmp_path / "home"),
+            config.resolved_tracking_uri,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tracker = ExperimentTracker(config=config)
+    run = tracker.get_run(proc.stdout.strip())
+    assert run.status is RunStatus.FINISHED
+    assert len(tracker.get_metric_history(run.id, "loss")) == 10_000

@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Mapping
 
 from mlops.errors import BackendUnavailableError, ExperimentError, MLOpsError
+from mlops.experiments.entities import RunStatus, now_ms
 from mlops.experiments.store import MetricRow, TrackingStore
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,13 @@ _live_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
 
 @atexit.register
 def _flush_all_at_exit() -> None:
+    """At a normal exit, make every logged point durable and end runs left open as FINISHED."""
     for writer in list(_live_writers):
+        open_runs = list(writer._active_runs)
         try:
             writer.close()
+            for run_id in open_runs:
+                writer.store.update_run(run_id, RunStatus.FINISHED, end_time=now_ms())
         except MLOpsError as exc:  # nothing to raise to at interpreter exit; say it loudly
             log.error("metrics could not be written at exit: %s", exc)
 
