@@ -7,10 +7,13 @@ a failure rather than a skip, so CI can never pass by skipping the PostgreSQL su
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -20,6 +23,8 @@ from mlops.experiments import tracking
 from mlops.models import registry
 from mlops.store import open as store_open
 
+S3_SKIP_REASON = "S3 tests need s3fs and moto[server]: pip install 'mlops[dev]'"
+HAVE_S3 = all(importlib.util.find_spec(name) for name in ("s3fs", "moto", "boto3"))
 POSTGRES_URL = os.environ.get("MLOPS_TEST_POSTGRES_URL")
 REQUIRED = {s.strip() for s in os.environ.get("MLOPS_REQUIRE_SERVICES", "").split(",") if s.strip()}
 
@@ -101,3 +106,52 @@ def model_registry(config: MLOpsConfig) -> registry.ModelRegistry:
     r = registry.ModelRegistry(config=config)
     registry.set_default_registry(r)
     return r
+
+
+# --- a real S3 API (moto) on loopback -----------------------------------------------------------
+# moto's server keeps buckets in process-global state, so one server per session serves every
+# test, and each test gets a fresh bucket after a full reset.
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """URL of a moto S3 server on 127.0.0.1, on a free port."""
+    if not HAVE_S3:
+        pytest.skip(S3_SKIP_REASON)
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy credentials, and no real AWS configuration leaking in from the machine."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MLOPS_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str, aws_env: None) -> Iterator[Any]:
+    """A fresh, empty bucket; returns the boto3 ``Bucket`` resource (the test's 'disk')."""
+    import boto3  # type: ignore[import-untyped]
+
+    _reset_moto(moto_endpoint)
+    resource = boto3.resource("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    bucket = resource.create_bucket(Bucket=f"mlops-test-{uuid.uuid4().hex[:12]}")
+    yield bucket
+    _reset_moto(moto_endpoint)
+
+
+def _reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200

@@ -64,6 +64,10 @@ def test_register_and_load_round_trip(
     assert model_registry.get_model("detector").version == 2  # newest by default
     assert model_registry.get_model("detector/1").version == 1
     assert model_registry.get_model("models:/detector/1").version == 1
+    assert model_registry.get_model("models:/detector/latest").version == 2
+    model_registry.promote_model("detector", 1, "staging")
+    assert model_registry.get_model("detector/staging").version == 1
+    assert model_registry.get_model("models:/detector/Staging").version == 1
 
 
 def test_version_links_to_run_and_its_datasets(
@@ -288,3 +292,36 @@ def test_delete_and_restore_version(model_registry: ModelRegistry, forest: Isola
         model_registry.get_model("m", version=1)
     model_registry.restore_model_version("m", 1)
     assert model_registry.get_model("m", version=1).version == 1
+
+
+def test_tracking_and_registry_on_an_s3_artifact_root(
+    s3_bucket: object, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The same code with artifacts in S3 (moto's real S3 API): log, register, load, corrupt."""
+    monkeypatch.setenv("MLOPS_S3_ENDPOINT_URL", moto_endpoint)
+    bucket = s3_bucket.name  # type: ignore[attr-defined]
+    config = MLOpsConfig(
+        home=tmp_path / "home",
+        tracking_uri=f"sqlite:///{tmp_path / 's3.db'}",
+        artifact_uri=f"s3://{bucket}/mlops",
+    )
+    tracker = ExperimentTracker(config=config)
+    registry = ModelRegistry(config=config)
+    note = tmp_path / "note.txt"
+    note.write_text("in s3")
+    model = IsolationForest(n_estimators=5, random_state=0).fit([[0.0], [1.0], [2.0]])
+    with tracker.start_experiment("s3") as run:
+        record = run.log_artifact(note)
+        mv = registry.register_model("s3model", model)
+    assert record.uri.startswith(f"s3://{bucket}/mlops/")
+    assert tracker.stores.artifacts.read_bytes(record.uri, sha256=record.sha256) == b"in s3"
+    assert mv.artifact_uri.startswith(f"s3://{bucket}/mlops/models/s3model/")
+    assert (
+        registry.load_model("s3model").predict([[1.0]]).tolist() == model.predict([[1.0]]).tolist()
+    )
+    keys = [o.key for o in s3_bucket.objects.filter(Prefix="mlops/models/")]  # type: ignore[attr-defined]
+    target = next(k for k in keys if not k.endswith("MLmodel.json"))
+    s3_bucket.put_object(Key=target, Body=b"tampered")  # type: ignore[attr-defined]
+    fresh = ModelRegistry(config=config.model_copy(update={"home": tmp_path / "other-home"}))
+    with pytest.raises(ModelIntegrityError):
+        fresh.load_model("s3model")

@@ -471,24 +471,21 @@ class ModelRegistry:
 def _parse_reference(
     name: str, version: int | str | None, stage: str | Stage | None, alias: str | None
 ) -> tuple[str, int | str | None, str | Stage | None, str | None]:
+    ref: str | None = None
     match = _URI.match(name)
     if match:
-        name = match["name"]
-        ref = match["ref"]
-        if match["alias"]:
-            alias = match["alias"]
-        elif ref is not None:
-            if ref.isdigit():
-                version = ref
-            elif ref.lower() == "latest":
-                pass
-            else:
-                stage = ref
+        name, ref = match["name"], match["ref"]
+        alias = match["alias"] or alias
     elif "/" in name:
         name, _, ref = name.partition("/")
-        version = ref
     elif "@" in name:
         name, _, alias = name.partition("@")
+    if ref is not None and ref.lower() != "latest":
+        # "name/3" is a version; "name/production" a stage.
+        if ref.isdigit():
+            version = ref
+        else:
+            stage = ref
     return name, version, stage, alias
 
 
