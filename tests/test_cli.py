@@ -110,3 +110,12 @@ def test_db_current(tmp_path: Path) -> None:
     assert "needed: 0002" in invoke(
         "db", "current", "--tracking-uri", f"sqlite:///{tmp_path / 'x.db'}"
     )
+
+
+def test_sparkline_shape() -> None:
+    from mlops.cli.render import sparkline
+
+    assert sparkline([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]) == "▁▂▃▄▅▆▇█"
+    assert len(sparkline(list(range(1000)), width=20)) == 20
+    assert sparkline([1.0]) == ""
+    assert sparkline([float("nan"), 2.0, 2.0]) == "▄▄"

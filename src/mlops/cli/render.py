@@ -8,6 +8,8 @@ from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
 
@@ -35,6 +37,24 @@ def print_json(obj: Any) -> None:
         return str(value)
 
     console.print_json(json.dumps(obj, default=default))
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float] | NDArray[np.float64], width: int = 32) -> str:
+    """A metric's history as one line of bars (downsampled to ``width`` by bucket means)."""
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    if data.size < 2:
+        return ""
+    if data.size > width:
+        data = np.array([chunk.mean() for chunk in np.array_split(data, width)])
+    low, high = float(data.min()), float(data.max())
+    if high == low:
+        return _BARS[3] * data.size
+    scaled = ((data - low) / (high - low) * (len(_BARS) - 1)).round().astype(int)
+    return "".join(_BARS[i] for i in scaled)
 
 
 def runs_table(runs: Sequence[Run], title: str = "Runs", max_columns: int | None = None) -> Table:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from mlops.cli.experiments import TrackingUri
-from mlops.cli.render import config_from, console, print_json, runs_table, when
+from mlops.cli.render import config_from, console, print_json, runs_table, sparkline, when
 from mlops.experiments.tracking import ExperimentTracker
 
 app = typer.Typer(help="Runs: search, inspect and compare.", no_args_is_help=True)
@@ -60,13 +60,20 @@ def show(
     )
     if run.error:
         console.print(f"[red]{run.error.strip().splitlines()[-1]}[/red]")
-    for title, data in (("Params", run.params), ("Metrics", run.metrics), ("Tags", run.tags)):
+    for title, data in (("Params", run.params), ("Tags", run.tags)):
         table = Table(title=title)
         table.add_column("key")
         table.add_column("value", justify="right")
         for key, value in sorted(data.items()):
-            table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+            table.add_row(key, str(value))
         console.print(table)
+    metrics = Table(title="Metrics (latest, and history by step)")
+    for column in ("key", "latest", "steps", "history"):
+        metrics.add_column(column, justify="left" if column in ("key", "history") else "right")
+    for key, latest in sorted(run.metrics.items()):
+        history = tracker.get_metric_history(run.id, key)
+        metrics.add_row(key, f"{latest:.6g}", str(len(history)), sparkline(history.values))
+    console.print(metrics)
     if run.inputs:
         table = Table(title="Datasets")
         for column in ("context", "name", "rows", "digest", "source"):
