@@ -33,6 +33,7 @@ from mlops.experiments import (
     search_runs,
     start_experiment,
 )
+from mlops.factory import MLOpsStack, create_mlops_stack
 from mlops.models import ModelRegistry, ModelVersion, Stage, promote_model, register_model
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidStateError",
     "MLOpsConfig",
     "MLOpsError",
+    "MLOpsStack",
     "ModelRegistry",
     "ModelRegistryError",
     "ModelVersion",
@@ -59,6 +61,7 @@ __all__ = [
     "PermissionDeniedError",
     "Stage",
     "compare_experiments",
+    "create_mlops_stack",
     "enable_debug_mode",
     "get_best_model",
     "get_metric_history",
