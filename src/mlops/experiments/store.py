@@ -1,7 +1,7 @@
 """The storage interface of experiment tracking.
 
-``SqlTrackingStore`` (SQLite, PostgreSQL) implements it today; a REST client of an mlops server
-will implement it next, so everything above this interface works unchanged against a server.
+``SqlTrackingStore`` (SQLite, PostgreSQL) and ``RestTrackingStore`` (a client of an mlops server)
+implement it, so everything above this interface works unchanged against a server.
 """
 
 from __future__ import annotations
@@ -70,12 +70,22 @@ class TrackingStore(abc.ABC):
         user: str,
         parent_run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
+        host: str | None = None,
+        pid: int | None = None,
     ) -> Run:
-        """Start a RUNNING run owned by this process."""
+        """Start a RUNNING run owned by the process ``pid`` on ``host`` (default: this one).
+
+        A server creates runs for its clients, so it passes the client's host and pid: that is
+        the process whose death marks the run KILLED.
+        """
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> Run:
         """The run with params, newest metrics, tags and inputs; raises ``RunNotFoundError``."""
+
+    @abc.abstractmethod
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix`` (at least 6 characters)."""
 
     @abc.abstractmethod
     def update_run(

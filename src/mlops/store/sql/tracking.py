@@ -210,6 +210,8 @@ class SqlTrackingStore(TrackingStore):
         user: str,
         parent_run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
+        host: str | None = None,
+        pid: int | None = None,
     ) -> Run:
         experiment = self.get_experiment(experiment_id)
         if experiment.deleted:
@@ -227,8 +229,8 @@ class SqlTrackingStore(TrackingStore):
             "user": user,
             "start_time": now,
             "artifact_uri": f"{experiment.artifact_location}/{run_id}/artifacts",
-            "host": process.hostname(),
-            "pid": os.getpid(),
+            "host": host or process.hostname(),
+            "pid": os.getpid() if pid is None else pid,
             "heartbeat_at": now,
         }
 
