@@ -9,7 +9,8 @@ MLOpsError                               500
 ├── NotFoundError                        404
 ├── AlreadyExistsError                   409
 ├── InvalidInputError(ValueError)        400
-│   └── InvalidFilterError
+│   ├── InvalidFilterError
+│   └── PayloadTooLargeError             413
 ├── InvalidStateError                    409
 │   └── NotFittedError(AttributeError)
 ├── PermissionDeniedError                403
@@ -56,6 +57,12 @@ class InvalidInputError(MLOpsError, ValueError):
 
 class InvalidFilterError(InvalidInputError):
     """A search filter or order-by clause does not parse."""
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """An upload is larger than the server accepts (``server.max_upload_size``)."""
+
+    status_code = 413
 
 
 class InvalidStateError(MLOpsError):
@@ -187,6 +194,7 @@ __all__ = [
     "MonitoringError",
     "NotFittedError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "RunNotFoundError",
     "SchemaOutdatedError",
