@@ -84,6 +84,35 @@ class DeploymentSettings(BaseModel):
     rollback_enabled: bool = True
 
 
+class ServerSettings(BaseModel):
+    """The tracking server (``mlops server``)."""
+
+    host: str = Field("127.0.0.1", description="Interface the server listens on.")
+    port: int = Field(5000, ge=0, le=65535, description="Port the server listens on.")
+    workers: int = Field(1, ge=1, description="Server worker processes.")
+    max_upload_size: int = Field(
+        10 * 1024**3, gt=0, description="Largest artifact upload accepted, in bytes (else 413)."
+    )
+    idempotency_ttl: float = Field(
+        86_400.0,
+        gt=0,
+        description="Seconds a completed request is remembered by its Idempotency-Key.",
+    )
+
+
+class ClientSettings(BaseModel):
+    """How the Python API talks to a tracking server (an ``http(s)://`` tracking URI)."""
+
+    timeout: float = Field(60.0, gt=0, description="Seconds to wait for the server to answer.")
+    max_retries: int = Field(
+        5, ge=0, description="Retries of a request that could not connect or got 502/503/504."
+    )
+    backoff: float = Field(
+        0.25, gt=0, description="Seconds before the first retry; doubled for each further one."
+    )
+    max_backoff: float = Field(8.0, gt=0, description="Longest wait between two retries.")
+
+
 def _default_home() -> Path:
     return Path.cwd() / ".mlops"
 
@@ -108,7 +137,10 @@ class MLOpsConfig(BaseSettings):
     home: Path = Field(default_factory=_default_home, description="Folder of the embedded store.")
     tracking_uri: str | None = Field(
         None,
-        description="Metadata store: sqlite:///PATH or postgresql://... (default: HOME/mlops.db).",
+        description=(
+            "Metadata store: sqlite:///PATH, postgresql://... or an mlops server http(s)://HOST:PORT"
+            " (default: HOME/mlops.db)."
+        ),
     )
     artifact_uri: str | None = Field(
         None,
@@ -120,6 +152,8 @@ class MLOpsConfig(BaseSettings):
     model_registry: RegistrySettings = Field(default_factory=RegistrySettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    client: ClientSettings = Field(default_factory=ClientSettings)
 
     @classmethod
     def settings_customise_sources(
