@@ -35,8 +35,9 @@ def sqlalchemy_url(uri: str) -> str:
     """Map a user-facing tracking URI to the SQLAlchemy URL with the right driver."""
     if uri.startswith(("http://", "https://")):
         raise ConfigError(
-            f"tracking URI {uri!r} points at an mlops server, and the server client is not "
-            "built yet; use sqlite:///PATH or postgresql://USER@HOST/DB"
+            f"tracking URI {uri!r} points at an mlops server, and this operation needs direct "
+            "access to its database: run it on the server, with the server's own tracking URI "
+            "(sqlite:///PATH or postgresql://USER@HOST/DB)"
         )
     if uri.startswith("postgresql://") or uri.startswith("postgres://"):
         return "postgresql+psycopg://" + uri.split("://", 1)[1]
