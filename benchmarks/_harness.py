@@ -2,7 +2,8 @@
 
 A benchmark module defines ``NAME`` and ``measure(options) -> list[Result]``; ``run.py`` finds
 every such module in this folder. Each measurement runs mlops and MLflow in the same process,
-one after the other, each on embedded SQLite in its own fresh temporary folder.
+one after the other, each in a new Python process (``isolated``) on embedded SQLite in its
+own fresh temporary folder.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import gc
 import io
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import sqlite3
@@ -23,12 +25,14 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 @dataclass
@@ -186,6 +190,24 @@ def fresh_folder(label: str) -> Iterator[Path]:
     """A new temporary folder, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{label}-") as tmp:
         yield Path(tmp)
+
+
+def isolated(fn: Callable[..., T], label: str, *args: Any, peer: bool = False) -> T:
+    """``fn(folder, *args)`` in a new Python process, with a new temporary folder.
+
+    Each side of each measurement starts from the same clean interpreter, whatever ran before:
+    in one long-lived process, the objects earlier measurements left (MLflow's modules, the
+    search data) make every later garbage collection slower, and the figures would depend on
+    the order they ran in. ``peer=True`` silences MLflow's logging in that process.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_in_child, fn, label, peer, args).result()
+
+
+def _in_child(fn: Callable[..., T], label: str, peer: bool, args: tuple[Any, ...]) -> T:
+    with fresh_folder(label) as folder, quiet_mlflow() if peer else contextlib.nullcontext():
+        return fn(folder, *args)
 
 
 def clock() -> float:

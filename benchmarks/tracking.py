@@ -1,7 +1,7 @@
 """Tracking and registry benchmark: mlops against MLflow, both on embedded SQLite.
 
-Four measurements, each run on mlops and on MLflow in the same process, each side in its own
-fresh temporary folder:
+Four measurements, each run on mlops and on MLflow in the same benchmark run, each side in a
+new Python process with its own fresh temporary folder (``isolated``):
 
 * ``ingest``: 100,000 steps x 10 metrics through ``run.log_metrics(dict, step=i)`` then
   ``run.flush()``, timed from the first log to the return of flush (durable). MLflow:
@@ -37,10 +37,9 @@ from benchmarks._harness import (
     Result,
     clock,
     exit_code,
-    fresh_folder,
+    isolated,
     median_seconds,
     millis,
-    quiet_mlflow,
     rate,
     run_cli,
     settle,
@@ -173,11 +172,11 @@ def _ratio_checks(
 
 def measure_ingest(sizes: Sizes) -> Result:
     steps, width = sizes.ingest_steps, sizes.ingest_metrics
-    with fresh_folder("mlops-ingest") as folder:
-        mlops_seconds = _ingest_mlops(folder, steps, width)
+    mlops_seconds = isolated(_ingest_mlops, "mlops-ingest", steps, width)
     mlflow_steps = sizes.mlflow_ingest_points // width
-    with fresh_folder("mlflow-ingest") as folder, quiet_mlflow():
-        mlflow_seconds = _ingest_mlflow(folder, mlflow_steps, width, sizes.mlflow_batch)
+    mlflow_seconds = isolated(
+        _ingest_mlflow, "mlflow-ingest", mlflow_steps, width, sizes.mlflow_batch, peer=True
+    )
     mlops_points, mlflow_points = steps * width, mlflow_steps * width
     mlops_rate, mlflow_rate = mlops_points / mlops_seconds, mlflow_points / mlflow_seconds
     ratio = mlops_rate / mlflow_rate
@@ -262,11 +261,10 @@ def _iris_model() -> Any:
 
 
 def measure_register(sizes: Sizes) -> Result:
-    model = _iris_model()
-    with fresh_folder("mlops-register") as folder:
-        mlops_seconds = _register_mlops(folder, model, sizes.registrations)
-    with fresh_folder("mlflow-register") as folder, quiet_mlflow():
-        mlflow_seconds = _register_mlflow(folder, model, sizes.mlflow_registrations)
+    mlops_seconds = isolated(_register_mlops, "mlops-register", sizes.registrations)
+    mlflow_seconds = isolated(
+        _register_mlflow, "mlflow-register", sizes.mlflow_registrations, peer=True
+    )
     mlops_rate, mlflow_rate = 3600 / mlops_seconds, 3600 / mlflow_seconds
     ratio = mlops_rate / mlflow_rate
     return Result(
@@ -296,7 +294,8 @@ def measure_register(sizes: Sizes) -> Result:
     )
 
 
-def _register_mlops(folder: Path, model: Any, count: int) -> float:
+def _register_mlops(folder: Path, count: int) -> float:
+    model = _iris_model()
     config = _mlops_config(folder)
     tracker = ExperimentTracker(config=config)
     registry = ModelRegistry(config=config)
@@ -316,10 +315,11 @@ def _register_mlops(folder: Path, model: Any, count: int) -> float:
     return elapsed / count
 
 
-def _register_mlflow(folder: Path, model: Any, count: int) -> float:
+def _register_mlflow(folder: Path, count: int) -> float:
     import mlflow
     import mlflow.sklearn
 
+    model = _iris_model()
     client = _mlflow_client(folder)
     experiment = _mlflow_experiment(client, folder, "register")
     with mlflow.start_run(experiment_id=experiment, run_name="register"):
@@ -357,10 +357,10 @@ def _search_data(runs: int) -> list[tuple[dict[str, str], dict[str, float]]]:
 def measure_search(sizes: Sizes) -> Result:
     data = _search_data(sizes.search_runs)
     expected = sorted((m["m1"] for _, m in data if m["m0"] > 0.5), reverse=True)[:SEARCH_LIMIT]
-    with fresh_folder("mlops-search") as folder:
-        mlops_seconds = _search_mlops(folder, data, sizes.search_repeats, expected)
-    with fresh_folder("mlflow-search") as folder, quiet_mlflow():
-        mlflow_seconds = _search_mlflow(folder, data, sizes.mlflow_search_repeats, expected)
+    mlops_seconds = isolated(_search_mlops, "mlops-search", data, sizes.search_repeats, expected)
+    mlflow_seconds = isolated(
+        _search_mlflow, "mlflow-search", data, sizes.mlflow_search_repeats, expected, peer=True
+    )
     ratio = mlflow_seconds / mlops_seconds
     return Result(
         key="search",
@@ -457,10 +457,10 @@ def _search_mlflow(
 
 def measure_history(sizes: Sizes) -> Result:
     steps = sizes.history_steps
-    with fresh_folder("mlops-history") as folder:
-        mlops_seconds = _history_mlops(folder, steps, sizes.history_repeats)
-    with fresh_folder("mlflow-history") as folder, quiet_mlflow():
-        mlflow_seconds = _history_mlflow(folder, steps, sizes.mlflow_history_repeats)
+    mlops_seconds = isolated(_history_mlops, "mlops-history", steps, sizes.history_repeats)
+    mlflow_seconds = isolated(
+        _history_mlflow, "mlflow-history", steps, sizes.mlflow_history_repeats, peer=True
+    )
     ratio = mlflow_seconds / mlops_seconds
     return Result(
         key="history",
@@ -518,4 +518,7 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_code(*run_cli([measure], None, __doc__)))
+    # The worker processes import the measured functions by name: use the package's copy.
+    from benchmarks import tracking
+
+    sys.exit(exit_code(*run_cli([tracking.measure], None, __doc__)))
