@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from mlops.artifacts.deletion import delete_local_tree, delete_object_tree
 from mlops.artifacts.entities import ArtifactInfo
@@ -36,6 +36,17 @@ from mlops.artifacts.paths import (
 )
 from mlops.artifacts.writers import part_size, write_local, write_object
 from mlops.errors import InvalidInputError, NotFoundError
+
+
+class ArtifactSink(Protocol):
+    """Anything that stores a stream under a relative path, like ``ArtifactStore.put_fileobj``."""
+
+    def put_fileobj(
+        self, fileobj: ReadableBinary, dest: str, *, size: int | None = None
+    ) -> ArtifactInfo:
+        """Store everything ``fileobj.read()`` yields at ``dest``."""
+        ...
+
 
 _S3_READ_OPTIONS = {"block_size": 4 * 1024 * 1024, "cache_type": "readahead"}
 """s3fs reads ahead 50 MiB by default; 4 MiB keeps streaming reads small in memory."""
@@ -290,8 +301,11 @@ class ArtifactStore:
             write_local(target, iter_chunks(reader, what), what)
         return target
 
-    def copy_to(self, other: ArtifactStore, path: str, sha256: str | None = None) -> ArtifactInfo:
+    def copy_to(self, other: ArtifactSink, path: str, sha256: str | None = None) -> ArtifactInfo:
         """Stream the artifact at ``path`` into ``other`` under the same relative path.
+
+        ``other`` is another ``ArtifactStore``, or anything else that stores streams (the
+        artifact store of an mlops server).
 
         With ``sha256`` the source is verified on the way; a mismatch aborts the write, so a
         corrupted artifact is never copied.
