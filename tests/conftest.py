@@ -1,14 +1,22 @@
-"""Shared fixtures: a fresh store per test, on SQLite and (when configured) PostgreSQL.
+"""Shared fixtures: a fresh store per test, on SQLite, PostgreSQL and an mlops server.
 
 PostgreSQL runs when ``MLOPS_TEST_POSTGRES_URL`` is set; each test gets its own schema, dropped
 afterwards. With ``MLOPS_REQUIRE_SERVICES`` naming ``postgres`` (CI sets it), a missing URL is
 a failure rather than a skip, so CI can never pass by skipping the PostgreSQL suite.
+
+The ``rest`` backend is a real uvicorn server in a background thread on a free loopback port,
+backed by its own SQLite file and the test's artifact folder; the tracker and registry talk to
+it over HTTP exactly as they would to a remote server. ``sql_backend`` is for tests that need
+the database itself (schema, gc, copies).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import socket
+import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -17,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import uvicorn
 
 from mlops.config import MLOpsConfig
 from mlops.experiments import tracking
@@ -74,12 +83,74 @@ def postgres_schema_uri() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The tracking URI of an empty store on each backend."""
-    if request.param == "sqlite":
+class ThreadedServer:
+    """A real uvicorn server for ``app`` in a daemon thread, on a free port of 127.0.0.1."""
+
+    def __init__(self, app: Any):
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+        # and without it every small response waits ~40 ms for a delayed ACK.
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+        )
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.002)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.socket.close()
+
+
+@pytest.fixture
+def rest_server(tmp_path: Path) -> Iterator[str]:
+    """The URL of an mlops server on a fresh SQLite store and the test's artifact folder."""
+    from mlops.server.app import create_app
+
+    server_config = MLOpsConfig(
+        home=tmp_path / "server-home",
+        tracking_uri=f"sqlite:///{tmp_path / 'server' / 'mlops.db'}",
+        artifact_uri=str(tmp_path / "artifacts"),
+        user="server",
+    )
+    with ThreadedServer(create_app(server_config)) as server:
+        yield server.url
+
+
+def _sql_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if name == "sqlite":
         return f"sqlite:///{tmp_path / 'store' / 'mlops.db'}"
     return str(request.getfixturevalue("postgres_schema_uri"))
+
+
+@pytest.fixture(params=["sqlite", "postgres", "rest"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The tracking URI of an empty store on each backend (``rest``: an mlops server's URL)."""
+    if request.param == "rest":
+        return str(request.getfixturevalue("rest_server"))
+    return _sql_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URI of an empty SQL database, for tests of the database itself."""
+    return _sql_backend(request.param, request, tmp_path)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mlops.cli import db, experiments, models, quickstart, runs
+from mlops.cli import db, experiments, models, quickstart, runs, server
 from mlops.cli.render import console
 from mlops.errors import MLOpsError
 
@@ -22,6 +22,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
 app.command("gc")(db.gc)
 app.command("quickstart")(quickstart.quickstart)
+app.command("server")(server.server)
 
 
 def main() -> None:

@@ -1,5 +1,10 @@
 """Open the stores a configuration names; one set per process and URI.
 
+The tracking URI's scheme picks the implementation: ``sqlite://`` and ``postgresql://`` open
+the SQL stores on that database, with artifacts under the configured artifact root;
+``http(s)://`` opens REST clients of an mlops server, which keeps both the metadata and the
+artifacts (the client's ``artifact_uri`` is not used).
+
 Opening does the once-per-process work: the schema check (creating a new database at the
 current schema, refusing an outdated one) and marking the runs of dead processes KILLED.
 """
@@ -11,56 +16,120 @@ from dataclasses import dataclass
 
 from mlops.artifacts import ArtifactStore
 from mlops.config import MLOpsConfig
+from mlops.errors import ConfigError
+from mlops.experiments.store import TrackingStore
+from mlops.models.store import RegistryStore
+from mlops.store.rest import RestArtifactStore, RestClient, RestRegistryStore, RestTrackingStore
 from mlops.store.sql.database import Database
 from mlops.store.sql.registry import SqlRegistryStore
 from mlops.store.sql.tracking import SqlTrackingStore
 
+REMOTE_SCHEMES = ("http://", "https://")
+
 
 @dataclass
 class Stores:
-    """The metadata and artifact stores of one configuration."""
+    """The metadata and artifact stores of one configuration.
+
+    ``database`` is the SQL database behind them, or None when they are clients of a server.
+    """
 
     config: MLOpsConfig
-    db: Database
-    tracking: SqlTrackingStore
-    registry: SqlRegistryStore
-    artifacts: ArtifactStore
+    tracking: TrackingStore
+    registry: RegistryStore
+    artifacts: ArtifactStore | RestArtifactStore
+    database: Database | None = None
+    client: RestClient | None = None
+
+    @property
+    def db(self) -> Database:
+        """The SQL database, for operations that need it (gc, copy, schema upgrades).
+
+        Raises:
+            ConfigError: The stores are clients of an mlops server.
+        """
+        if self.database is None:
+            raise ConfigError(
+                f"this operation needs direct access to the metadata database, and "
+                f"{self.config.resolved_tracking_uri} is an mlops server: run it on the server, "
+                "with the server's own tracking URI (sqlite:///PATH or postgresql://...)"
+            )
+        return self.database
 
     def close(self) -> None:
-        """Release the database connections (stores opened with ``fresh=True``)."""
-        self.db.dispose()
+        """Release the database connections or the HTTP connection pool."""
+        if self.database is not None:
+            self.database.dispose()
+        if self.client is not None:
+            self.client.close()
 
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards the two dicts below, never held while opening
 _open: dict[tuple[str, str], Stores] = {}
+_opening: dict[tuple[str, str], threading.Lock] = {}
 
 
 def open_stores(config: MLOpsConfig, fresh: bool = False) -> Stores:
-    """The stores for ``config``, opened (and their database checked) once per process."""
+    """The stores for ``config``, opened (and their database checked) once per process.
+
+    ``fresh=True`` opens a private set, not shared with the rest of the process (the caller
+    closes it).
+    """
     key = (config.resolved_tracking_uri, config.resolved_artifact_uri)
+    if fresh:
+        return _open_new(config, key)
     with _lock:
-        stores = None if fresh else _open.get(key)
+        key_lock = _opening.setdefault(key, threading.Lock())
+    # One lock per location: opening a server's stores is a network round trip, which must not
+    # hold up threads opening other stores (or an in-process server opening its own).
+    with key_lock:
+        with _lock:
+            stores = _open.get(key)
         if stores is None:
-            db = Database(key[0])
-            db.ensure_schema()
-            tracking = SqlTrackingStore(db, key[1])
-            stores = Stores(
-                config=config,
-                db=db,
-                tracking=tracking,
-                registry=SqlRegistryStore(db, tracking),
-                artifacts=ArtifactStore(key[1]),
-            )
-            stale_ms = int(config.experiment_tracking.stale_run_after * 1000)
-            tracking.mark_dead_runs(stale_ms)
-            if not fresh:
+            stores = _open_new(config, key)
+            with _lock:
                 _open[key] = stores
     return stores
 
 
+def _open_new(config: MLOpsConfig, key: tuple[str, str]) -> Stores:
+    if key[0].startswith(REMOTE_SCHEMES):
+        stores = _open_remote(config, key[0])
+    else:
+        stores = _open_sql(config, *key)
+    stale_ms = int(config.experiment_tracking.stale_run_after * 1000)
+    stores.tracking.mark_dead_runs(stale_ms)
+    return stores
+
+
+def _open_sql(config: MLOpsConfig, tracking_uri: str, artifact_uri: str) -> Stores:
+    db = Database(tracking_uri)
+    db.ensure_schema()
+    tracking = SqlTrackingStore(db, artifact_uri)
+    return Stores(
+        config=config,
+        tracking=tracking,
+        registry=SqlRegistryStore(db, tracking),
+        artifacts=ArtifactStore(artifact_uri),
+        database=db,
+    )
+
+
+def _open_remote(config: MLOpsConfig, url: str) -> Stores:
+    client = RestClient(url, config.client)
+    return Stores(
+        config=config,
+        tracking=RestTrackingStore(client),
+        registry=RestRegistryStore(client),
+        artifacts=RestArtifactStore(client),
+        client=client,
+    )
+
+
 def close_all() -> None:
-    """Dispose every cached engine (tests, and before fork)."""
+    """Release every cached store's connections (tests, and before fork)."""
     with _lock:
-        for stores in _open.values():
-            stores.db.dispose()
+        opened = list(_open.values())
         _open.clear()
+    for stores in opened:
+        stores.close()

@@ -297,3 +297,17 @@ lineage_edges = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_lineage_dst", "dst_type", "dst_id"),
 )
+
+# Writes a tracking server has completed, by the client's Idempotency-Key: a retried request
+# replays the stored response instead of running again. Rows older than the server's
+# `idempotency_ttl` are purged, so the table stays small.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),  # sha256 of method, path and body
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),  # the JSON body sent the first time
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_idempotency_keys_created_at", "created_at"),
+)

@@ -1,0 +1,58 @@
+"""``mlops server``: the tracking server, FastAPI on uvicorn."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from mlops.cli.render import config_from, console
+from mlops.store.open import open_stores
+
+
+def server(
+    host: str | None = typer.Option(None, help="Interface to listen on [config: server.host]."),
+    port: int | None = typer.Option(None, help="Port to listen on [config: server.port]."),
+    workers: int | None = typer.Option(None, help="Worker processes [config: server.workers]."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="The database to serve (sqlite:///PATH, postgresql://...)."
+    ),
+    artifact_uri: str | None = typer.Option(
+        None, "--artifact-uri", help="The artifact root to serve (a folder or s3://...)."
+    ),
+) -> None:
+    """Serve tracking and the model registry over HTTP: REST under /api/v1, docs at /docs.
+
+    Clients use it with MLOPS_TRACKING_URI=http://HOST:PORT.
+    """
+    import uvicorn
+
+    from mlops.server.app import create_app
+
+    config = config_from(tracking_uri, artifact_uri)
+    settings = config.server
+    host = host or settings.host
+    port = settings.port if port is None else port
+    workers = workers or settings.workers
+    app = create_app(config)  # refuses a configuration it cannot serve, before listening
+    # Create or check the schema once, here: workers opening a new database together would race.
+    open_stores(config, fresh=True).close()
+    console.print(
+        f"mlops server on http://{host}:{port}  (metadata {config.resolved_tracking_uri}, "
+        f"artifacts {config.resolved_artifact_uri}, {workers} worker(s))",
+        highlight=False,
+    )
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+        return
+    # Worker processes build their app from the environment: give them the same locations.
+    os.environ["MLOPS_TRACKING_URI"] = config.resolved_tracking_uri
+    os.environ["MLOPS_ARTIFACT_URI"] = config.resolved_artifact_uri
+    uvicorn.run(
+        "mlops.server.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )

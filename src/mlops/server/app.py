@@ -1,0 +1,87 @@
+"""``create_app(config)``: the tracking server as a FastAPI application.
+
+Routes live under ``/api/v1`` (one router per domain), OpenAPI at ``/docs``, liveness at
+``/healthz``, readiness (the metadata store can be opened and queried) at ``/readyz`` and
+Prometheus metrics at ``/metrics``. The stores are the same ``open_stores(config)`` the Python
+API uses, opened on first use and closed at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from starlette.responses import Response
+
+from mlops.config import MLOpsConfig, load_config
+from mlops.errors import MLOpsError
+from mlops.server import schemas
+from mlops.server.dependencies import ServerState, State
+from mlops.server.errors import error_response, install_error_handlers
+from mlops.server.instrumentation import RequestMetrics, metrics_response
+from mlops.server.routers import artifacts, experiments, metrics, models, runs
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: MLOpsConfig | None = None) -> FastAPI:
+    """The server application for ``config`` (default: the environment's configuration)."""
+    config = config or load_config()
+    state = ServerState(config)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="mlops",
+        summary="Experiment tracking and model registry over HTTP.",
+        version="1",
+        lifespan=lifespan,
+        responses={
+            400: {"model": schemas.Error},
+            404: {"model": schemas.Error},
+            409: {"model": schemas.Error},
+            422: {"model": schemas.Error},
+        },
+    )
+    app.state.mlops = state
+    install_error_handlers(app)
+    for module in (experiments, runs, metrics, artifacts, models):
+        app.include_router(module.router)
+
+    registry = CollectorRegistry()
+    app.add_middleware(RequestMetrics, registry=registry)
+
+    @app.get("/healthz", response_model=schemas.Health, tags=["service"])
+    def healthz() -> Any:
+        """The process is up (no dependency is checked)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=schemas.Health, tags=["service"])
+    def readyz(server: State) -> Any:
+        """The metadata store can be opened and queried (503 otherwise)."""
+        try:
+            server.stores.tracking.list_experiments(limit=1)
+        except MLOpsError as exc:
+            log.warning("not ready: %s", exc)
+            return error_response(503, "BackendUnavailableError", f"not ready: {exc}")
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["service"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Request counts and latencies in Prometheus' text format."""
+        return metrics_response(registry)
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for uvicorn's ``--factory`` (worker processes): config from ``MLOPS_*``/toml."""
+    return create_app(load_config())

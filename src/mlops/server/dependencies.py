@@ -1,0 +1,92 @@
+"""What routes receive: the server's stores, opened once, and the idempotency helper."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from mlops.artifacts import ArtifactStore
+from mlops.config import MLOpsConfig
+from mlops.errors import ConfigError
+from mlops.experiments.store import TrackingStore
+from mlops.models.store import RegistryStore
+from mlops.server.idempotency import HEADER, IdempotencyLog, Once
+from mlops.store.open import Stores, open_stores
+
+
+class ServerState:
+    """The stores a server serves, opened on first use and closed at shutdown.
+
+    Opening lazily lets the process start (and ``/healthz`` answer) while the database is still
+    unreachable; ``/readyz`` reports whether it can be opened.
+    """
+
+    def __init__(self, config: MLOpsConfig):
+        if config.resolved_tracking_uri.startswith(("http://", "https://")):
+            raise ConfigError(
+                "the server needs a database: give it a sqlite:/// or postgresql:// tracking URI, "
+                f"not another server ({config.resolved_tracking_uri})"
+            )
+        self.config = config
+        self._stores: Stores | None = None
+        self._idempotency: IdempotencyLog | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def stores(self) -> Stores:
+        if self._stores is None:
+            with self._lock:
+                if self._stores is None:
+                    stores = open_stores(self.config, fresh=True)
+                    self._idempotency = IdempotencyLog(
+                        stores.db, self.config.server.idempotency_ttl
+                    )
+                    self._stores = stores
+        return self._stores
+
+    @property
+    def idempotency(self) -> IdempotencyLog:
+        self.stores  # noqa: B018 - opens the stores, which creates the log
+        assert self._idempotency is not None
+        return self._idempotency
+
+    def close(self) -> None:
+        with self._lock:
+            if self._stores is not None:
+                self._stores.close()
+                self._stores = None
+
+
+def get_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.mlops
+    return state
+
+
+def get_tracking(request: Request) -> TrackingStore:
+    return get_state(request).stores.tracking
+
+
+def get_registry(request: Request) -> RegistryStore:
+    return get_state(request).stores.registry
+
+
+def get_artifacts(request: Request) -> ArtifactStore:
+    artifacts = get_state(request).stores.artifacts
+    assert isinstance(artifacts, ArtifactStore)  # a server's stores are never remote
+    return artifacts
+
+
+def get_once(
+    request: Request,
+    key: Annotated[str | None, Header(alias=HEADER, min_length=1, max_length=128)] = None,
+) -> Once:
+    return Once(get_state(request).idempotency, key, request.method, request.url.path)
+
+
+State = Annotated[ServerState, Depends(get_state)]
+Tracking = Annotated[TrackingStore, Depends(get_tracking)]
+Registry = Annotated[RegistryStore, Depends(get_registry)]
+Artifacts = Annotated[ArtifactStore, Depends(get_artifacts)]
+Idempotent = Annotated[Once, Depends(get_once)]

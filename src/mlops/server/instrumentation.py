@@ -1,0 +1,68 @@
+"""Prometheus metrics of the server itself: requests by route and status, and their latency.
+
+Each app has its own registry, so several apps in one process (tests) never collide. With
+``--workers N`` each worker process counts its own requests.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class RequestMetrics:
+    """Pure ASGI middleware (streams pass through untouched) counting and timing requests."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry):
+        self.app = app
+        self.requests = Counter(
+            "mlops_http_requests",
+            "HTTP requests served, by method, route and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "mlops_http_request_duration_seconds",
+            "Time from request to the end of the response, by method and route.",
+            ["method", "route"],
+            registry=registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            # The route template, not the path: /api/v1/runs/{run_id}, so ids never become labels.
+            route: Any = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            self.requests.labels(method, name, str(status)).inc()
+            self.latency.labels(method, name).observe(time.perf_counter() - start)
+
+
+def metrics_response(registry: CollectorRegistry) -> Response:
+    """The registry in Prometheus' text format."""
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
