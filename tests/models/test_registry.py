@@ -1,4 +1,4 @@
-"""Model registry against a real store and artifact folder, on SQLite and PostgreSQL."""
+"""Model registry against a real store and artifact folder, on SQLite, PostgreSQL and a server."""
 
 from __future__ import annotations
 
