@@ -15,8 +15,8 @@ from mlops.store.sql import tables as t
 from mlops.store.sql.database import Database
 
 
-def test_new_database_is_created_at_head(backend: str) -> None:
-    db = Database(backend)
+def test_new_database_is_created_at_head(sql_backend: str) -> None:
+    db = Database(sql_backend)
     db.ensure_schema()
     assert engines.current_revision(db.engine) == engines.head_revision()
     with db.engine.connect() as conn:
@@ -33,8 +33,8 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-d
     db.dispose()
 
 
-def test_outdated_database_is_refused_then_upgraded(backend: str) -> None:
-    engine = engines.create_engine(backend)
+def test_outdated_database_is_refused_then_upgraded(sql_backend: str) -> None:
+    engine = engines.create_engine(sql_backend)
     engines.upgrade(engine, "0001")
     with engines.write_transaction(engine) as conn:
         conn.execute(
@@ -43,14 +43,14 @@ def test_outdated_database_is_refused_then_upgraded(backend: str) -> None:
             )
         )
     engine.dispose()
-    outdated = Database(backend)
+    outdated = Database(sql_backend)
     with pytest.raises(SchemaOutdatedError, match="mlops db upgrade"):
         outdated.ensure_schema()
     outdated.dispose()
-    result = CliRunner().invoke(app, ["db", "upgrade", "--tracking-uri", backend])
+    result = CliRunner().invoke(app, ["db", "upgrade", "--tracking-uri", sql_backend])
     assert result.exit_code == 0, result.output
-    assert "Upgraded schema from 0001 to 0002" in result.output
-    db = Database(backend)
+    assert f"Upgraded schema from 0001 to {engines.head_revision()}" in result.output
+    db = Database(sql_backend)
     db.ensure_schema()
     with db.read() as conn:
         assert conn.execute(sa.select(t.experiments.c.name)).scalars().all() == ["old"]
