@@ -22,6 +22,7 @@ def _count(stores, table: sa.Table) -> int:  # type: ignore[no-untyped-def]
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)  # gc runs on the db
 def test_gc_removes_only_deleted_things_and_their_files(
     config: MLOpsConfig, tmp_path: Path
 ) -> None:
