@@ -83,7 +83,9 @@ class Database:
                 with self.write() as conn:
                     return fn(conn)
             except (OperationalError, DBAPIError) as exc:
-                if not is_lock_contention(exc) or attempt == attempts - 1:
+                if not is_lock_contention(exc):
+                    raise  # a constraint or data error: the caller translates it; not a lock
+                if attempt == attempts - 1:
                     raise BackendUnavailableError(
                         f"metadata store {self.uri!r} stayed locked after {attempts} attempts; "
                         "another process holds a long write transaction"
