@@ -191,9 +191,14 @@ def corpus(engine: Engine, make_experiment: Callable[..., int], make_run: MakeRu
     make_run("g", experiment_id=3, start_time=7000, metric={"f1": 0.95})
     # An older point of a's f1 in the history table; search must read only the newest one.
     with engine.begin() as conn:
+        series = conn.execute(
+            sa.select(latest_metrics.c.id).where(
+                latest_metrics.c.run_id == "a", latest_metrics.c.key == "f1"
+            )
+        ).scalar_one()
         conn.execute(
             sa.insert(metrics).values(
-                run_id="a", key="f1", step=0, timestamp=0, value=0.1, is_nan=False
+                series_id=series, step=0, timestamp=0, value=0.1, is_nan=False
             )
         )
     return engine

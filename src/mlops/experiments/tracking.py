@@ -279,7 +279,8 @@ class ActiveRun:
         self._metric_keys: set[str] = set()
         self._ended = False
         self._token: contextvars.Token[tuple[ActiveRun, ...]] | None = None
-        tracker.writer.track(self.id)
+        self._writer = tracker.writer
+        self._writer.track(self.id)
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.name!r} id={self.id} experiment_id={self.experiment_id}>"
@@ -360,28 +361,25 @@ class ActiveRun:
 
         Without ``step``, each call takes the next value of a per-run counter (0, 1, 2, ...).
         """
-        self._check_open()
+        if self._ended:
+            self._check_open()
         if not self._metric_keys.issuperset(metrics):
             for key in metrics:
                 _check_key("metric", key)
             self._metric_keys.update(metrics)
-        try:
-            values = {k: float(v) for k, v in metrics.items() if not isinstance(v, str | bytes)}
-        except (TypeError, ValueError) as exc:
-            raise InvalidParamError(f"metric values must be numbers: {exc}") from exc
-        if len(values) != len(metrics):
-            bad = next(k for k, v in metrics.items() if isinstance(v, str | bytes))
-            raise InvalidParamError(
-                f"metric {bad!r} has the text value {metrics[bad]!r}; metrics must be numbers "
-                "(log text as a tag or parameter)"
-            )
+        # The common case, all floats/ints, costs one C-level pass; anything else is converted
+        # (numpy scalars, bools) or refused (text) on the slow path.
+        if _NUMBER_TYPES.issuperset(map(type, metrics.values())):
+            values: dict[str, float] = dict(metrics)
+        else:
+            values = _numeric(metrics)
         if step is None:
             step = self._step
             self._step += 1
-        elif not isinstance(step, int) or isinstance(step, bool):
-            raise InvalidParamError(f"step must be an integer, got {step!r}")
+        elif type(step) is not int:
+            step = _step_number(step)
         ts = time.time_ns() // 1_000_000 if timestamp is None else int(timestamp)
-        self.tracker.writer.log(self.id, step, ts, values)
+        self._writer.log(self.id, step, ts, values)
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})
@@ -465,6 +463,34 @@ class ActiveRun:
             tags=tags,
         )
         return ActiveRun(self.tracker, run)
+
+
+_NUMBER_TYPES = frozenset({float, int})
+
+
+def _numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, str | bytes):
+            raise InvalidParamError(
+                f"metric {key!r} has the text value {value!r}; metrics must be numbers "
+                "(log text as a tag or parameter)"
+            )
+        try:
+            values[key] = float(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParamError(
+                f"metric {key!r} = {value!r}: metric values must be numbers ({exc})"
+            ) from exc
+    return values
+
+
+def _step_number(step: object) -> int:
+    import numbers
+
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise InvalidParamError(f"step must be an integer, got {step!r}")
+    return int(step)
 
 
 def _param_text(value: Any) -> str:

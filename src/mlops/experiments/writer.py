@@ -61,7 +61,10 @@ class MetricWriter:
         self.heartbeat_interval = heartbeat_interval
         self._calls: list[_Call] = []
         self._points = 0  # points buffered in _calls
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
+        # A batch is written early once this many points wait: big enough to amortise a
+        # transaction, small enough that the writer stays ahead of the producers.
+        self._batch_points = max(1, min(max_buffer // 4, 100_000))
         self._enqueued = 0  # calls accepted so far
         self._written = 0  # calls committed so far
         self._error: BaseException | None = None
@@ -76,20 +79,31 @@ class MetricWriter:
     def log(self, run_id: str, step: int, timestamp: int, metrics: Mapping[str, float]) -> None:
         """Queue one call's points; waits only when the buffer is full."""
         with self._cond:
-            self._raise_pending_error()
-            if self._closed:
-                raise ExperimentError("the metric writer is closed; start a new run to log more")
-            self._ensure_thread()
-            while self._points >= self.max_buffer and self._error is None:
-                self._flush_requested = True
-                self._cond.notify_all()
-                self._cond.wait(0.1)
-            self._raise_pending_error()
+            if (
+                self._error is not None
+                or self._thread is None
+                or self._closed
+                or self._points >= self.max_buffer
+            ):
+                self._before_log()
             self._calls.append((run_id, step, timestamp, metrics))
             self._points += len(metrics)
             self._enqueued += 1
-            if self._points >= self.max_buffer // 4:
+            if self._points >= self._batch_points and not self._flush_requested:
+                self._flush_requested = True
                 self._cond.notify_all()
+
+    def _before_log(self) -> None:
+        """The rare cases of ``log``: a pending error, no thread yet, closed, or a full buffer."""
+        self._raise_pending_error()
+        if self._closed:
+            raise ExperimentError("the metric writer is closed; start a new run to log more")
+        self._ensure_thread()
+        while self._points >= self.max_buffer and self._error is None:
+            self._flush_requested = True
+            self._cond.notify_all()
+            self._cond.wait(0.1)
+        self._raise_pending_error()
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every point logged before this call is committed to the store."""
@@ -156,7 +170,7 @@ class MetricWriter:
         while True:
             with self._cond:
                 if (not self._calls and not self._closed) or (
-                    not self._flush_requested and self._points < self.max_buffer // 4
+                    not self._flush_requested and self._points < self._batch_points
                 ):
                     self._cond.wait(self._until_due())
                 if self._closed and not self._calls:

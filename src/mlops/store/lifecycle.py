@@ -138,7 +138,9 @@ def _purge_run(stores: Stores, run_id: str, report: GcReport) -> None:
     _delete_prefix(stores, run_root, report)
 
     def delete(conn: Connection) -> None:
-        for table in (t.metrics, t.latest_metrics, t.params, t.tags, t.run_inputs, t.artifacts):
+        series = sa.select(t.latest_metrics.c.id).where(t.latest_metrics.c.run_id == run_id)
+        conn.execute(t.metrics.delete().where(t.metrics.c.series_id.in_(series)))
+        for table in (t.latest_metrics, t.params, t.tags, t.run_inputs, t.artifacts):
             conn.execute(table.delete().where(table.c.run_id == run_id))
         conn.execute(
             t.model_versions.update().where(t.model_versions.c.run_id == run_id).values(run_id=None)
@@ -210,7 +212,7 @@ _URI_COLUMNS = {
     "model_versions": ("artifact_uri",),
 }
 # Tables with an autoincrement id whose PostgreSQL sequence must follow the copied ids.
-_SERIAL = ("experiments", "registry_events", "approval_requests")
+_SERIAL = ("experiments", "latest_metrics", "registry_events", "approval_requests")
 
 
 def copy_store(src: Stores, dst: Stores, progress: Progress | None = None) -> dict[str, int]:

@@ -83,6 +83,8 @@ class SqlTrackingStore(TrackingStore):
         self.db = db
         self.artifact_root = artifact_root.rstrip("/")
         self._insert_metric_sql = self._metric_insert_sql()
+        # (run_id, key) -> series id, for series this process has written to.
+        self._series: dict[tuple[str, str], int] = {}
 
     # --- experiments ---------------------------------------------------------------------------
 
@@ -534,76 +536,131 @@ class SqlTrackingStore(TrackingStore):
         )
 
     def _metric_insert_sql(self) -> str:
-        columns = '(run_id, "key", step, "timestamp", value, is_nan)'
+        columns = '(series_id, step, "timestamp", value, is_nan)'
         if self.db.dialect == "postgresql":
             return (
-                f"INSERT INTO metrics {columns} VALUES (%s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING"
+                f"INSERT INTO metrics {columns} VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
             )
-        return f"INSERT OR IGNORE INTO metrics {columns} VALUES (?, ?, ?, ?, ?, ?)"
+        return f"INSERT OR IGNORE INTO metrics {columns} VALUES (?, ?, ?, ?, ?)"
 
     def log_metric_rows(self, rows: Sequence[MetricRow]) -> None:
         if not rows:
             return
-        # NaN cannot be stored by SQLite; it is flagged and stored as 0 (see tables.metrics).
-        points = [
-            (run_id, key, step, ts, 0.0, True)
-            if value != value
-            else (run_id, key, step, ts, value, False)
-            for run_id, key, value, step, ts in rows
-        ]
-        pairs = {(p[0], p[1]) for p in points}
+        pairs = {(row[0], row[1]) for row in rows}
         try:
-            self.db.write_retrying(lambda conn: self._write_points(conn, points, pairs))
+            ids = self.db.write_retrying(lambda conn: self._write_points(conn, rows, pairs))
         except IntegrityError as exc:
             raise RunNotFoundError(
                 f"metrics name a run that does not exist (runs {sorted({p[0] for p in pairs})}): "
                 f"{exc.orig}"
             ) from exc
+        # Cached only once committed: an id from a rolled-back transaction names nothing.
+        if len(self._series) > 100_000:
+            self._series.clear()
+        self._series.update(ids)
 
-    def _write_points(
+    def _series_ids(
         self,
         conn: Connection,
-        points: list[tuple[str, str, int, int, float, bool]],
         pairs: set[tuple[str, str]],
-    ) -> None:
+        first: Mapping[tuple[str, str], MetricRow],
+    ) -> dict[tuple[str, str], int]:
+        """The series id of each (run, key), creating the series that do not exist yet."""
+        ids = {pair: self._series[pair] for pair in pairs if pair in self._series}
+        missing = pairs - ids.keys()
+        if not missing:
+            return ids
+        lm = t.latest_metrics
+        by_run: dict[str, list[str]] = defaultdict(list)
+        for run_id, key in missing:
+            by_run[run_id].append(key)
+
+        def lookup() -> None:
+            for run_id, keys in by_run.items():
+                for row in conn.execute(
+                    sa.select(lm.c.id, lm.c.key).where(lm.c.run_id == run_id, lm.c.key.in_(keys))
+                ):
+                    ids[(run_id, row.key)] = row.id
+
+        lookup()
+        new = [pair for pair in missing if pair not in ids]
+        if new:
+            # Placeholder values: the caller sets the real newest point in this transaction.
+            # ON CONFLICT DO NOTHING: another writer may create the same series concurrently.
+            insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+            conn.execute(
+                insert(lm).on_conflict_do_nothing(),
+                [
+                    {
+                        "run_id": r,
+                        "key": k,
+                        "step": first[(r, k)][3],
+                        "timestamp": first[(r, k)][4],
+                        "value": 0.0,
+                        "is_nan": False,
+                    }
+                    for r, k in new
+                ],
+            )
+            lookup()
+        return ids
+
+    def _write_points(
+        self, conn: Connection, rows: Sequence[MetricRow], pairs: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        first: dict[tuple[str, str], MetricRow] = {}
+        if pairs - self._series.keys():
+            for point in rows:
+                first.setdefault((point[0], point[1]), point)
+        ids = self._series_ids(conn, pairs, first)
+        # NaN cannot be stored by SQLite; it is flagged and stored as 0 (see tables.metrics).
+        points = [
+            (ids[(run_id, key)], step, ts, value, False)
+            if value == value
+            else (ids[(run_id, key)], step, ts, 0.0, True)
+            for run_id, key, value, step, ts in rows
+        ]
         conn.exec_driver_sql(self._insert_metric_sql, points)
-        # The newest point per (run, key) is read back through the primary key, so it is right
+        # The newest point of each series is read back through the primary key, so it is right
         # even when batches arrive out of step order.
         m = t.metrics
         latest = []
-        for run_id, key in pairs:
+        for series_id in ids.values():
             row = conn.execute(
                 sa.select(m.c.step, m.c.timestamp, m.c.value, m.c.is_nan)
-                .where(m.c.run_id == run_id, m.c.key == key)
+                .where(m.c.series_id == series_id)
                 .order_by(m.c.step.desc(), m.c.timestamp.desc())
                 .limit(1)
-            ).first()
-            if row is not None:
-                latest.append(
-                    {
-                        "run_id": run_id,
-                        "key": key,
-                        "step": row.step,
-                        "timestamp": row.timestamp,
-                        "value": row.value,
-                        "is_nan": row.is_nan,
-                    }
-                )
-        if latest:
-            stmt = self._upsert(
-                t.latest_metrics,
-                latest[0],
-                ["run_id", "key"],
-                ["step", "timestamp", "value", "is_nan"],
+            ).one()
+            latest.append(
+                {
+                    "sid": series_id,
+                    "step": row.step,
+                    "timestamp": row.timestamp,
+                    "value": row.value,
+                    "is_nan": row.is_nan,
+                }
             )
-            conn.execute(stmt, latest)
+        lm = t.latest_metrics
+        conn.execute(
+            lm.update()
+            .where(lm.c.id == sa.bindparam("sid"))
+            .values(
+                step=sa.bindparam("step"),
+                timestamp=sa.bindparam("timestamp"),
+                value=sa.bindparam("value"),
+                is_nan=sa.bindparam("is_nan"),
+            ),
+            latest,
+        )
+        return ids
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        m = t.metrics
+        m, lm = t.metrics, t.latest_metrics
+        series = sa.select(lm.c.id).where(lm.c.run_id == run_id, lm.c.key == key).scalar_subquery()
         query = (
             sa.select(m.c.step, m.c.timestamp, m.c.value, m.c.is_nan)
-            .where(m.c.run_id == run_id, m.c.key == key)
+            .where(m.c.series_id == series)
             .order_by(m.c.step, m.c.timestamp)
         )
         with self.db.read() as conn:

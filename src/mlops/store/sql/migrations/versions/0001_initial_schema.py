@@ -171,6 +171,7 @@ def upgrade() -> None:
 
     op.create_table(
         "latest_metrics",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
         sa.Column("step", sa.BigInteger(), nullable=False),
@@ -180,24 +181,28 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["run_id"], ["runs.id"], name=op.f("fk_latest_metrics_run_id_runs"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_latest_metrics")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_latest_metrics")),
+        sa.UniqueConstraint("run_id", "key", name=op.f("uq_latest_metrics_run_id_key")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
         batch_op.create_index("ix_latest_metrics_key_value", ["key", "value"], unique=False)
 
     op.create_table(
         "metrics",
-        sa.Column("run_id", sa.String(length=32), nullable=False),
-        sa.Column("key", sa.String(length=250), nullable=False),
+        sa.Column("series_id", sa.Integer(), nullable=False),
         sa.Column("step", sa.BigInteger(), nullable=False),
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
         sa.Column("value", sa.Float(precision=53), nullable=False),
         sa.Column("is_nan", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_metrics_run_id_runs"), ondelete="CASCADE"
+            ["series_id"],
+            ["latest_metrics.id"],
+            name=op.f("fk_metrics_series_id_latest_metrics"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
-            "run_id", "key", "step", "timestamp", "value", "is_nan", name=op.f("pk_metrics")
+            "series_id", "step", "timestamp", "value", "is_nan", name=op.f("pk_metrics")
         ),
         sqlite_with_rowid=False,
     )
