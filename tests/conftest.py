@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -93,7 +93,15 @@ class ThreadedServer:
         self.socket.bind(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
         self.server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+            uvicorn.Config(
+                app,
+                # Named, not "auto": probing for uvloop/httptools imports in the server thread.
+                loop="asyncio",
+                http="h11",
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=5,
+            )
         )
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
@@ -119,18 +127,33 @@ class ThreadedServer:
 
 
 @pytest.fixture
-def rest_server(tmp_path: Path) -> Iterator[str]:
-    """The URL of an mlops server on a fresh SQLite store and the test's artifact folder."""
+def serve() -> Iterator[Callable[[MLOpsConfig], str]]:
+    """Starts an mlops server for a configuration and returns its URL; stops it afterwards."""
     from mlops.server.app import create_app
 
-    server_config = MLOpsConfig(
-        home=tmp_path / "server-home",
-        tracking_uri=f"sqlite:///{tmp_path / 'server' / 'mlops.db'}",
-        artifact_uri=str(tmp_path / "artifacts"),
-        user="server",
+    servers: list[ThreadedServer] = []
+
+    def start(config: MLOpsConfig) -> str:
+        server = ThreadedServer(create_app(config)).__enter__()
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.__exit__()
+
+
+@pytest.fixture
+def rest_server(tmp_path: Path, serve: Callable[[MLOpsConfig], str]) -> str:
+    """The URL of an mlops server on a fresh SQLite store and the test's artifact folder."""
+    return serve(
+        MLOpsConfig(
+            home=tmp_path / "server-home",
+            tracking_uri=f"sqlite:///{tmp_path / 'server' / 'mlops.db'}",
+            artifact_uri=str(tmp_path / "artifacts"),
+            user="server",
+        )
     )
-    with ThreadedServer(create_app(server_config)) as server:
-        yield server.url
 
 
 def _sql_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
