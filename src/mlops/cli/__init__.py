@@ -7,7 +7,7 @@ import sys
 import typer
 
 from mlops.cli import db, experiments, models, quickstart, runs, server
-from mlops.cli.render import console
+from mlops.cli.render import report_error
 from mlops.errors import MLOpsError
 
 app = typer.Typer(
@@ -26,22 +26,13 @@ app.command("server")(server.server)
 
 
 def main() -> None:
-    """Console entry point: an ``MLOpsError`` is a message and exit status 1, not a traceback."""
-    try:
-        app(standalone_mode=False)
-    except MLOpsError as exc:
-        console.print(f"[bold red]Error:[/bold red] {exc}", highlight=False)
-        sys.exit(1)
-    except typer.Abort:
-        console.print("Aborted.")
-        sys.exit(1)
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code or 0)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+    """Console entry point: an ``MLOpsError`` is one line on stderr and exit status 1.
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    Typer runs in standalone mode, so usage mistakes (unknown command, missing argument, bad
+    option value) get click's usage message and exit status 2, never a traceback.
+    """
+    try:
+        app()
+    except MLOpsError as exc:
+        report_error(exc)
+        sys.exit(1)

@@ -12,11 +12,20 @@ import numpy as np
 from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mlops.config import MLOpsConfig, with_locations
 from mlops.experiments.entities import Run
 
 console = Console()
+err_console = Console(stderr=True)
+
+
+def report_error(exc: BaseException) -> None:
+    """An error as one plain line on stderr (its text is never read as Rich markup)."""
+    message = Text("Error: ", style="bold red")
+    message.append(str(exc))
+    err_console.print(message, highlight=False)
 
 
 def config_from(tracking_uri: str | None, artifact_uri: str | None = None) -> MLOpsConfig:

@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import math
+import operator
 import re
 import threading
 import time
@@ -25,6 +27,7 @@ from mlops.errors import (
     ExperimentNotFoundError,
     InvalidParamError,
     InvalidRunStateError,
+    MLOpsError,
 )
 from mlops.experiments.datasets import describe_dataset
 from mlops.experiments.entities import (
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from mlops.experiments.comparison import ExperimentComparison
     from mlops.store.open import Stores
 
+log = logging.getLogger(__name__)
 _KEY = re.compile(r"^[\w\-. /:]{1,250}$")
 _active_runs: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar(
     "mlops_active_runs", default=()
@@ -307,13 +311,18 @@ class ActiveRun:
             self._token = None
         if exc is None:
             self.end(RunStatus.FINISHED)
-        elif isinstance(exc, KeyboardInterrupt | SystemExit) and not (
+            return
+        if isinstance(exc, KeyboardInterrupt | SystemExit) and not (
             isinstance(exc, SystemExit) and exc.code in (0, None)
         ):
-            self.end(RunStatus.KILLED, error=f"{type(exc).__name__}: {exc}")
+            status, error = RunStatus.KILLED, f"{type(exc).__name__}: {exc}"
         else:
             text = "".join(traceback.format_exception(exc_type, exc, tb, limit=20))
-            self.end(RunStatus.FAILED, error=text[-10_000:])
+            status, error = RunStatus.FAILED, text[-10_000:]
+        try:
+            self.end(status, error=error)
+        except MLOpsError as end_error:  # the block's own exception is the one to propagate
+            log.error("run %s could not be ended cleanly: %s", self.id, end_error)
 
     def end(self, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None) -> None:
         """Flush metrics and record the final status. Ending twice is a no-op."""
@@ -367,7 +376,7 @@ class ActiveRun:
             for key in metrics:
                 _check_key("metric", key)
             self._metric_keys.update(metrics)
-        # The common case, all floats/ints, costs one C-level pass; anything else is converted
+        # The common case, all floats, costs one C-level pass; anything else is converted
         # (numpy scalars, bools) or refused (text) on the slow path.
         if _NUMBER_TYPES.issuperset(map(type, metrics.values())):
             values: dict[str, float] = dict(metrics)
@@ -376,9 +385,9 @@ class ActiveRun:
         if step is None:
             step = self._step
             self._step += 1
-        elif type(step) is not int:
-            step = _step_number(step)
-        ts = time.time_ns() // 1_000_000 if timestamp is None else int(timestamp)
+        elif type(step) is not int or not _I64_MIN <= step <= _I64_MAX:
+            step = _integer("step", step)
+        ts = time.time_ns() // 1_000_000 if timestamp is None else _integer("timestamp", timestamp)
         self._writer.log(self.id, step, ts, values)
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -465,7 +474,7 @@ class ActiveRun:
         return ActiveRun(self.tracker, run)
 
 
-_NUMBER_TYPES = frozenset({float, int})
+_NUMBER_TYPES = frozenset({float})  # ints go the slow way: 10**400 must not reach the store
 
 
 def _numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -478,19 +487,27 @@ def _numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
             )
         try:
             values[key] = float(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidParamError(
                 f"metric {key!r} = {value!r}: metric values must be numbers ({exc})"
             ) from exc
     return values
 
 
-def _step_number(step: object) -> int:
-    import numbers
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise InvalidParamError(f"step must be an integer, got {step!r}")
-    return int(step)
+
+def _integer(name: str, value: object) -> int:
+    """A step or timestamp: any integral number (numpy too) that fits in 64 bits."""
+    if isinstance(value, bool):
+        raise InvalidParamError(f"{name} must be an integer, got {value!r}")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidParamError(f"{name} must be an integer, got {value!r}") from None
+    if not _I64_MIN <= number <= _I64_MAX:
+        raise InvalidParamError(f"{name} {number} does not fit in a signed 64-bit integer")
+    return int(number)
 
 
 def _param_text(value: Any) -> str:

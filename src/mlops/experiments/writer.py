@@ -2,22 +2,31 @@
 
 Why: a database round trip per ``log_metrics`` call caps ingestion at a few thousand points a
 second. Here a call costs a list append; the writer thread turns everything buffered into one
-transaction every ``flush_interval`` seconds (or sooner when the buffer fills). ``flush()``
+transaction every ``flush_interval`` seconds (or sooner when enough points wait). ``flush()``
 returns only once everything logged before it is committed, so "flushed" means durable.
 
 What a kill -9 can lose is bounded by ``flush_interval``; the database itself is never
-corrupted, because each batch is one transaction. A batch that fails for a passing reason (lock
-contention, a dropped connection) is retried; one that fails for good is reported by the next
-``flush()`` or ``log_metrics`` call instead of vanishing.
+corrupted, because each batch is one transaction.
+
+Failures:
+- *Passing* (``BackendUnavailableError``: lock held too long, connection dropped, server
+  restarting): the points stay buffered, in order, and are retried with backoff. ``flush()``
+  keeps waiting until ``give_up_after`` seconds of continuous failure, then raises; the points
+  are still kept and retried.
+- *Permanent* (e.g. the run was deleted): the batch is retried run by run, so one bad run cannot
+  block the others; the points of the failing run are dropped and the next ``flush()`` raises
+  once, naming the run. Logging itself never raises for an earlier failure.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import threading
 import time
 import weakref
+from collections import defaultdict
 from collections.abc import Mapping
 
 from mlops.errors import BackendUnavailableError, ExperimentError, MLOpsError
@@ -26,8 +35,8 @@ from mlops.experiments.store import MetricRow, TrackingStore
 
 log = logging.getLogger(__name__)
 
-# One logged call: (run_id, step, timestamp_ms, {key: value}); expanded to rows by the writer.
-_Call = tuple[str, int, int, Mapping[str, float]]
+# One logged call: (sequence number, run_id, step, timestamp_ms, {key: value}).
+_Call = tuple[int, str, int, int, Mapping[str, float]]
 
 _live_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
 
@@ -39,10 +48,21 @@ def _flush_all_at_exit() -> None:
         open_runs = list(writer._active_runs)
         try:
             writer.close()
-            for run_id in open_runs:
-                writer.store.update_run(run_id, RunStatus.FINISHED, end_time=now_ms())
         except MLOpsError as exc:  # nothing to raise to at interpreter exit; say it loudly
             log.error("metrics could not be written at exit: %s", exc)
+        for run_id in open_runs:
+            try:
+                writer.store.update_run(run_id, RunStatus.FINISHED, end_time=now_ms())
+            except MLOpsError as exc:
+                log.error("run %s could not be ended at exit: %s", run_id, exc)
+
+
+def _rows(calls: list[_Call]) -> list[MetricRow]:
+    return [
+        (run_id, key, value, step, ts)
+        for _, run_id, step, ts, metrics in calls
+        for key, value in metrics.items()
+    ]
 
 
 class MetricWriter:
@@ -54,20 +74,25 @@ class MetricWriter:
         flush_interval: float = 0.5,
         max_buffer: int = 200_000,
         heartbeat_interval: float = 5.0,
+        give_up_after: float = 60.0,
     ):
         self.store = store
         self.flush_interval = flush_interval
         self.max_buffer = max_buffer
         self.heartbeat_interval = heartbeat_interval
-        self._calls: list[_Call] = []
-        self._points = 0  # points buffered in _calls
-        self._cond = threading.Condition(threading.Lock())
+        self.give_up_after = give_up_after
         # A batch is written early once this many points wait: big enough to amortise a
         # transaction, small enough that the writer stays ahead of the producers.
         self._batch_points = max(1, min(max_buffer // 4, 100_000))
-        self._enqueued = 0  # calls accepted so far
-        self._written = 0  # calls committed so far
-        self._error: BaseException | None = None
+        self._cond = threading.Condition(threading.Lock())
+        self._seq = itertools.count(1)
+        self._calls: list[_Call] = []  # waiting, in sequence order
+        self._inflight: list[_Call] = []  # being written by the thread
+        self._points = 0  # points in _calls
+        self._last_seq = 0  # sequence number of the newest call accepted
+        self._failing_since: float | None = None  # first of an unbroken run of passing failures
+        self._transient: BackendUnavailableError | None = None
+        self._rejected: list[tuple[str, BaseException]] = []  # (run_id, why), reported once
         self._closed = False
         self._flush_requested = False
         self._active_runs: set[str] = set()
@@ -79,51 +104,74 @@ class MetricWriter:
     def log(self, run_id: str, step: int, timestamp: int, metrics: Mapping[str, float]) -> None:
         """Queue one call's points; waits only when the buffer is full."""
         with self._cond:
-            if (
-                self._error is not None
-                or self._thread is None
-                or self._closed
-                or self._points >= self.max_buffer
-            ):
+            if self._thread is None or self._closed or self._points >= self.max_buffer:
                 self._before_log()
-            self._calls.append((run_id, step, timestamp, metrics))
+            self._last_seq = next(self._seq)
+            self._calls.append((self._last_seq, run_id, step, timestamp, metrics))
             self._points += len(metrics)
-            self._enqueued += 1
             if self._points >= self._batch_points and not self._flush_requested:
                 self._flush_requested = True
                 self._cond.notify_all()
 
     def _before_log(self) -> None:
-        """The rare cases of ``log``: a pending error, no thread yet, closed, or a full buffer."""
-        self._raise_pending_error()
+        """The rare cases of ``log``: no thread yet, closed, or a full buffer (backpressure)."""
         if self._closed:
             raise ExperimentError("the metric writer is closed; start a new run to log more")
         self._ensure_thread()
-        while self._points >= self.max_buffer and self._error is None:
+        while self._points >= self.max_buffer:
             self._flush_requested = True
             self._cond.notify_all()
             self._cond.wait(0.1)
-        self._raise_pending_error()
+
+    def _unresolved_up_to(self, seq: int) -> bool:
+        """Whether any call with sequence number <= ``seq`` is not yet written or rejected."""
+        return bool(
+            (self._calls and self._calls[0][0] <= seq)
+            or (self._inflight and self._inflight[0][0] <= seq)
+        )
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every point logged before this call is committed to the store."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Block until every point logged before this call is committed to the store.
+
+        Raises:
+            ExperimentError: Points of some run were rejected for good since the last flush.
+            BackendUnavailableError: The store kept failing for ``give_up_after`` seconds (or
+                ``timeout`` passed); the points are kept and retried.
+        """
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
         with self._cond:
-            target = self._enqueued
-            if self._written >= target:
-                self._raise_pending_error()
-                return
-            self._ensure_thread()
-            self._flush_requested = True
-            self._cond.notify_all()
-            while self._written < target and self._error is None:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+            target = self._last_seq
+            if self._unresolved_up_to(target):
+                self._ensure_thread()
+                self._flush_requested = True
+                self._cond.notify_all()
+            while self._unresolved_up_to(target):
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
                     raise BackendUnavailableError(
-                        f"metrics were not written within {timeout}s; the store is unreachable"
+                        f"metrics were not written within {timeout}s; they are kept and retried"
                     )
-                self._cond.wait(remaining if remaining is not None else 1.0)
-            self._raise_pending_error()
+                failing = self._failing_since
+                # Each flush gets its own patience: an outage that began earlier counts from now.
+                if failing is not None and now - max(failing, started) > self.give_up_after:
+                    raise BackendUnavailableError(
+                        f"metrics could not be written for {self.give_up_after:.0f}s "
+                        f"({self._transient}); they are kept in memory and retried"
+                    ) from self._transient
+                wait = 1.0 if deadline is None else min(1.0, deadline - now)
+                self._cond.wait(max(wait, 0.01))
+            self._report_rejected()
+
+    def _report_rejected(self) -> None:
+        if not self._rejected:
+            return
+        rejected, self._rejected = self._rejected, []
+        runs = sorted({run_id for run_id, _ in rejected})
+        raise ExperimentError(
+            f"metrics of run(s) {', '.join(runs)} were rejected by the store and dropped: "
+            f"{rejected[0][1]}"
+        ) from rejected[0][1]
 
     def track(self, run_id: str) -> None:
         """Keep this run's heartbeat fresh while it is active."""
@@ -148,14 +196,6 @@ class MetricWriter:
             if self._thread is not None:
                 self._thread.join(timeout=5)
 
-    def _raise_pending_error(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise ExperimentError(
-                f"metrics could not be written to the store: {error}; the points logged since the "
-                "last successful flush are kept in memory and will be retried on the next flush"
-            ) from error
-
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
@@ -169,53 +209,71 @@ class MetricWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                if (not self._calls and not self._closed) or (
-                    not self._flush_requested and self._points < self._batch_points
+                if not self._flush_requested and (
+                    not self._calls or self._points < self._batch_points
                 ):
-                    self._cond.wait(self._until_due())
+                    self._cond.wait(self.flush_interval)
                 if self._closed and not self._calls:
                     return
-                calls, self._calls = self._calls, []
+                self._inflight, self._calls = self._calls, []
                 self._points = 0
                 self._flush_requested = False
                 runs = list(self._active_runs)
-            if calls:
-                self._write(calls)
+            if self._inflight:
+                self._write(self._inflight)
             self._maybe_heartbeat(runs)
 
-    def _until_due(self) -> float:
-        return self.flush_interval
-
     def _write(self, calls: list[_Call]) -> None:
-        rows: list[MetricRow] = [
-            (run_id, key, value, step, ts)
-            for run_id, step, ts, metrics in calls
-            for key, value in metrics.items()
-        ]
         try:
-            self.store.log_metric_rows(rows)
+            self.store.log_metric_rows(_rows(calls))
         except BackendUnavailableError as exc:
-            # Passing: keep the batch, in order, for the next attempt.
-            log.warning("metric batch of %d points failed, will retry: %s", len(rows), exc)
-            with self._cond:
-                self._calls[:0] = calls
-                self._points += len(rows)
-                self._error = exc
-                self._cond.notify_all()
-            time.sleep(min(self.flush_interval, 1.0))
+            self._retry_later(calls, exc)
             return
-        except Exception as exc:  # the thread must outlive any failure, and report it
-            # Permanent (e.g. the run was deleted): retrying cannot help. The batch was never
-            # acknowledged, and the caller hears of it from flush() or the next log call.
-            log.error("metric batch of %d points rejected: %s", len(rows), exc)
-            with self._cond:
-                self._written += len(calls)
-                self._error = exc
-                self._cond.notify_all()
+        except Exception:
+            self._write_run_by_run(calls)
             return
+        self._resolved()
+
+    def _write_run_by_run(self, calls: list[_Call]) -> None:
+        by_run: dict[str, list[_Call]] = defaultdict(list)
+        for call in calls:
+            by_run[call[1]].append(call)
+        retry: list[_Call] = []
+        error: BackendUnavailableError | None = None
+        for run_id, run_calls in by_run.items():
+            try:
+                self.store.log_metric_rows(_rows(run_calls))
+            except BackendUnavailableError as exc:
+                retry.extend(run_calls)
+                error = exc
+            except Exception as exc:
+                log.error("metrics of run %s rejected: %s", run_id, exc)
+                with self._cond:
+                    self._rejected.append((run_id, exc))
+        if retry:
+            assert error is not None
+            self._retry_later(sorted(retry), error)
+        else:
+            self._resolved()
+
+    def _resolved(self) -> None:
         with self._cond:
-            self._written += len(calls)
+            self._inflight = []
+            self._failing_since = None
+            self._transient = None
             self._cond.notify_all()
+
+    def _retry_later(self, calls: list[_Call], exc: BackendUnavailableError) -> None:
+        log.warning("metric batch failed, will retry: %s", exc)
+        with self._cond:
+            self._calls[:0] = calls  # back in front, in order
+            self._points += sum(len(c[4]) for c in calls)
+            self._inflight = []
+            self._transient = exc
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+            self._cond.notify_all()
+        time.sleep(min(max(self.flush_interval, 0.05), 1.0))
 
     def _maybe_heartbeat(self, runs: list[str]) -> None:
         if not runs or time.monotonic() - self._last_heartbeat < self.heartbeat_interval:
@@ -223,5 +281,5 @@ class MetricWriter:
         self._last_heartbeat = time.monotonic()
         try:
             self.store.heartbeat(runs)
-        except MLOpsError as exc:
+        except Exception as exc:
             log.warning("run heartbeat failed: %s", exc)
