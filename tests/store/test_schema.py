@@ -79,3 +79,39 @@ def test_newer_database_is_refused(tmp_path) -> None:  # type: ignore[no-untyped
     db.dispose()
     with pytest.raises(SchemaOutdatedError, match="newer"):
         Database(uri).ensure_schema()
+
+
+RACER = """
+import sys, time
+from mlops.config import MLOpsConfig
+from mlops.experiments import ExperimentTracker
+
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+tracker = ExperimentTracker(config=MLOpsConfig(home=sys.argv[3], tracking_uri=sys.argv[1]))
+with tracker.start_experiment("race") as run:
+    run.log_metric("x", 1.0)
+"""
+
+
+def test_many_processes_create_a_new_store_at_once(sql_backend: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    import time
+
+    start = time.time() + 6.0  # every process is imported and spinning before the gun
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, sql_backend, str(start), str(tmp_path / f"h{i}")],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, errors
+    from mlops.experiments import ExperimentTracker
+
+    tracker = ExperimentTracker(uri=sql_backend)
+    assert len(tracker.search_runs("race", max_results=100)) == 8

@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from mlops.errors import BackendUnavailableError, ConfigError, SchemaOutdatedError
@@ -54,7 +54,13 @@ def create_engine(uri: str, busy_timeout: float = 60.0) -> Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the folder of the metadata store {path!r}: {exc.strerror}; "
+                    "set MLOPS_HOME (or MLOPS_TRACKING_URI) to a writable place"
+                ) from exc
         engine = sa.create_engine(
             url,
             connect_args={"timeout": busy_timeout, "check_same_thread": False},
@@ -121,10 +127,37 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+# Any constant works: it names "mlops schema changes" among the database's advisory locks.
+_SCHEMA_LOCK = 0x6D6C6F7073
+
+
+def _lock_schema(conn: Connection) -> None:
+    """Serialise schema changes between processes (SQLite's BEGIN IMMEDIATE already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (``mlops db upgrade``)."""
     with write_transaction(engine) as conn:
+        _lock_schema(conn)
         command.upgrade(_alembic_config(conn), revision)
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create the schema in an empty database, once, however many processes race to do it."""
+    with write_transaction(engine) as conn:
+        _lock_schema(conn)
+        # Re-read under the lock: another process may have created it meanwhile.
+        if MigrationContext.configure(conn).get_current_revision() is not None:
+            return
+        if sa.inspect(conn).get_table_names():
+            raise ConfigError(
+                f"database {engine.url!r} has tables but no mlops schema revision; "
+                "point MLOPS_TRACKING_URI at an empty database or an mlops store"
+            )
+        log.info("creating mlops schema in %s", engine.url)
+        command.upgrade(_alembic_config(conn), "head")
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -132,16 +165,9 @@ def ensure_schema(engine: Engine) -> None:
     try:
         revision = current_revision(engine)
         if revision is None:
-            with engine.connect() as conn:
-                if sa.inspect(conn).get_table_names():
-                    raise ConfigError(
-                        f"database {engine.url!r} has tables but no mlops schema revision; "
-                        "point MLOPS_TRACKING_URI at an empty database or an mlops store"
-                    )
-            log.info("creating mlops schema in %s", engine.url)
-            upgrade(engine)
+            _create_schema(engine)
             return
-    except OperationalError as exc:
+    except DBAPIError as exc:
         raise BackendUnavailableError(f"cannot open metadata store {engine.url!r}: {exc}") from exc
     head = head_revision()
     if revision != head:
