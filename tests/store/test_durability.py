@@ -159,3 +159,36 @@ def test_normal_exit_loses_nothing(config: MLOpsConfig, tmp_path: Path) -> None:
     run = tracker.get_run(proc.stdout.strip())
     assert run.status is RunStatus.FINISHED
     assert len(tracker.get_metric_history(run.id, "loss")) == 10_000
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_same_host_name_in_another_pid_namespace_is_judged_by_heartbeat(
+    config: MLOpsConfig,
+) -> None:
+    """A container sharing the host name must not have its live runs marked KILLED by pid."""
+    from mlops.store import process
+    from mlops.store.sql import tables as t
+
+    tracker = ExperimentTracker(config=config)
+    run = tracker.start_experiment("ns")
+    other = process.hostname().rsplit("|", 1)[0] + "|pid:[1]"  # same name and boot, other namespace
+    with tracker.stores.db.write() as conn:
+        conn.execute(t.runs.update().where(t.runs.c.id == run.id).values(host=other, pid=999_999))
+    assert tracker.stores.tracking.mark_dead_runs(stale_after_ms=60_000) == []  # fresh heartbeat
+    assert tracker.get_run(run.id).status is RunStatus.RUNNING
+    run.end()
+    assert tracker.get_run(run.id).error is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_recycled_pid_does_not_keep_a_dead_run_alive(config: MLOpsConfig) -> None:
+    """The run's process died and this process (started later) got its pid."""
+    from mlops.store.sql import tables as t
+
+    tracker = ExperimentTracker(config=config)
+    run = tracker.start_experiment("recycled")
+    with tracker.stores.db.write() as conn:  # pretend the run started before this process did
+        conn.execute(
+            t.runs.update().where(t.runs.c.id == run.id).values(pid=os.getpid(), start_time=1000)
+        )
+    assert tracker.stores.tracking.mark_dead_runs(stale_after_ms=60_000) == [run.id]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from functools import cache
 
 _PROC = "/proc"
@@ -16,7 +15,29 @@ _PROC = "/proc"
 
 @cache
 def hostname() -> str:
-    return socket.gethostname()
+    """Where a run's process lives: host name, boot and PID namespace.
+
+    Two machines (or containers, or VMs) can share a host name; they never share the boot id
+    and PID namespace as well, so a pid is only ever checked where it means the same process.
+    """
+    return (
+        f"{socket.gethostname()}|{_read(f'{_PROC}/sys/kernel/random/boot_id')}|{_pid_namespace()}"
+    )
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return "-"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink(f"{_PROC}/self/ns/pid")
+    except OSError:
+        return "-"
 
 
 @cache
@@ -47,9 +68,11 @@ def process_start_time(pid: int) -> float | None:
 
 
 def process_alive(pid: int, started_before_ms: int | None = None) -> bool:
-    """Whether ``pid`` is a live process on this host that could own a run started then."""
-    if pid == os.getpid():
-        return True
+    """Whether ``pid`` is a live process on this host that could own a run started then.
+
+    The start-time check applies to this very process too: after a container restart the new
+    process may have the dead one's pid (often 1).
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -72,7 +95,3 @@ def _process_state(pid: int) -> str | None:
             return stat.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return None
-
-
-def now_s() -> float:
-    return time.time()

@@ -294,8 +294,8 @@ class SqlTrackingStore(TrackingStore):
         values: dict[str, Any] = {"status": RunStatus(status).value, "heartbeat_at": now_ms()}
         if end_time is not None:
             values["end_time"] = end_time
-        if error is not None:
-            values["error"] = error
+        if status is not RunStatus.RUNNING:
+            values["error"] = error  # a run that ends cleanly carries no stale error text
 
         def update(conn: Connection) -> int:
             return conn.execute(
