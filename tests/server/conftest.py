@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -44,3 +49,44 @@ def make_run(api: TestClient) -> Callable[..., str]:
         return str(response.json()["id"])
 
     return make
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts `mlops server` (with extra options) on one fixed port; kills it at the end.
+
+    Starting it again after a kill reuses the port, as a supervisor restarting it would.
+    """
+    port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    log = (tmp_path / "server.log").open("ab")
+
+    def start(*options: str) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "mlops", "server", "--port", str(port), *options]
+        command += ["--tracking-uri", f"sqlite:///{tmp_path / 'server.db'}"]
+        command += ["--artifact-uri", str(tmp_path / "artifacts")]
+        proc = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError("the server did not come up: " + (tmp_path / "server.log").read_text())
+
+    start.port = port  # type: ignore[attr-defined]
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    log.close()
