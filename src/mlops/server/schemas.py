@@ -345,7 +345,7 @@ class SetAlias(Request):
 class CreateApprovalRequest(Request):
     name: Name
     version: Int32
-    action: Literal["stage", "alias", "rollback"]
+    action: Literal["stage", "alias", "unalias", "rollback"]
     target: Name
     user: Name
     archive_existing: bool = True
