@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import socket
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -214,4 +216,23 @@ def test_deleting_is_left_to_gc_on_the_server(rest_server: str) -> None:
     with pytest.raises(ConfigError, match="mlops gc"):
         store.delete_prefix("runs/1")
     assert store.exists("runs/1/x")
+    store.client.close()
+
+
+def test_an_upload_cut_short_leaves_nothing(rest_server: str, tmp_path: Path) -> None:
+    url = urlsplit(rest_server)
+    with socket.create_connection((url.hostname or "", url.port or 80)) as conn:
+        conn.sendall(
+            b"PUT /api/v1/artifacts/files/runs/1/cut.bin HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 1000000\r\n\r\n" + b"x" * 1000
+        )
+    store = RestArtifactStore(RestClient(rest_server))
+    handled = 'route="/api/v1/artifacts/files/{path:path}",status="400"'
+    deadline = time.monotonic() + 10
+    while handled not in store.client.request("GET", "/metrics").text:
+        assert time.monotonic() < deadline, "the server never noticed the hang-up"
+        time.sleep(0.02)
+    assert not any((tmp_path / "artifacts").rglob("*cut*"))  # no partial, no temporary file
+    assert store.list() == []
+    assert store.put_bytes(b"fine", "runs/1/ok.bin").size == 4  # and it keeps serving
     store.client.close()

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from mlops import errors
 from mlops.server.schemas import ERROR_TYPES_BY_STATUS
@@ -60,6 +61,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     async def _data(_request: Request, exc: DataError) -> JSONResponse:
         return error_response(400, "InvalidInputError", f"a value is out of range: {exc.orig}")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # The client hung up mid-upload; the store discarded the partial file. Nobody is
+        # listening for this answer, so it is only logged.
+        log.info("client disconnected before its request body was complete")
+        return error_response(400, "InvalidInputError", "the request body was cut short")
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
