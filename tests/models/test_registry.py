@@ -325,3 +325,104 @@ def test_tracking_and_registry_on_an_s3_artifact_root(
     fresh = ModelRegistry(config=config.model_copy(update={"home": tmp_path / "other-home"}))
     with pytest.raises(ModelIntegrityError):
         fresh.load_model("s3model")
+
+
+def _approving(config: MLOpsConfig) -> tuple[ModelRegistry, ModelRegistry]:
+    settings = config.model_registry.model_copy(
+        update={"approval_required": True, "protected_aliases": ["champion"]}
+    )
+    alice = ModelRegistry(config=config.model_copy(update={"model_registry": settings}))
+    bob = ModelRegistry(
+        config=config.model_copy(update={"user": "bob", "model_registry": settings})
+    )
+    return alice, bob
+
+
+def test_stage_at_registration_also_needs_approval(
+    config: MLOpsConfig, forest: IsolationForest
+) -> None:
+    alice, bob = _approving(config)
+    mv = alice.register_model("m", forest, stage="staging")
+    assert mv.stage is Stage.NONE
+    [request] = alice.list_requests()
+    assert (request.action, request.target, request.version) == ("stage", "staging", 1)
+    assert _version(bob.approve(request.id)).stage is Stage.STAGING
+
+
+def test_a_stale_rollback_request_stays_pending(
+    config: MLOpsConfig, forest: IsolationForest
+) -> None:
+    alice, bob = _approving(config)
+    plain = ModelRegistry(config=config)
+    for _ in range(3):
+        mv = plain.register_model("m", forest, stage="staging")
+        if mv.version < 3:
+            plain.promote_model("m", mv.version, "production")
+    rollback = alice.rollback("m")  # back to v1, pending
+    assert isinstance(rollback, ApprovalRequest)
+    plain.promote_model("m", 3, "production")  # history moves on meanwhile
+    with pytest.raises(ApprovalError, match="changed since rollback request"):
+        bob.approve(rollback.id)
+    assert alice.stores.registry.get_request(rollback.id).status == "pending"
+
+
+def test_removing_a_protected_alias_needs_approval_and_restore_keeps_aliases(
+    config: MLOpsConfig, forest: IsolationForest
+) -> None:
+    alice, bob = _approving(config)
+    plain = ModelRegistry(config=config)
+    plain.register_model("m", forest)
+    plain.set_alias("m", "champion", 1)
+    request = alice.delete_alias("m", "champion")
+    assert isinstance(request, ApprovalRequest)
+    assert plain.get_model("m", alias="champion").version == 1  # still there
+    bob.approve(request.id)
+    with pytest.raises(ModelVersionNotFoundError):
+        plain.get_model("m", alias="champion")
+    plain.set_alias("m", "stable", 1)
+    plain.delete_model_version("m", 1)
+    plain.restore_model_version("m", 1)
+    assert plain.get_model("m", alias="stable").version == 1
+
+
+def test_the_store_enforces_stage_rules_itself(
+    model_registry: ModelRegistry, forest: IsolationForest
+) -> None:
+    """A stale check in the caller cannot push an illegal transition through."""
+    model_registry.register_model("m", forest)
+    with pytest.raises(InvalidStageTransitionError):
+        model_registry.stores.registry.set_stage(
+            "m", 1, Stage.PRODUCTION, user="x", archive_existing=True
+        )
+
+
+def test_deleting_a_version_rejects_its_pending_requests(
+    config: MLOpsConfig, forest: IsolationForest
+) -> None:
+    alice, bob = _approving(config)
+    mv = alice.register_model("m", forest)
+    request = alice.promote_model("m", mv.version, "staging")
+    assert isinstance(request, ApprovalRequest)
+    alice.delete_model_version("m", 1)
+    assert alice.stores.registry.get_request(request.id).status == "rejected"
+    with pytest.raises(ApprovalError, match="already rejected"):
+        bob.approve(request.id)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_version_numbers_are_never_reused_and_refusals_leave_no_files(
+    model_registry: ModelRegistry, forest: IsolationForest, config: MLOpsConfig
+) -> None:
+    from mlops.store.lifecycle import collect_garbage
+
+    model_registry.register_model("m", forest)
+    model_registry.register_model("m", forest)
+    model_registry.delete_model_version("m", 2)
+    collect_garbage(model_registry.stores)
+    assert model_registry.register_model("m", forest).version == 3
+    model_registry.delete_model("m")
+    root = Path(config.resolved_artifact_uri)
+    before = sorted(p for p in root.rglob("*") if p.is_file())
+    with pytest.raises(ModelNotFoundError, match="deleted"):
+        model_registry.register_model("m", forest)
+    assert sorted(p for p in root.rglob("*") if p.is_file()) == before

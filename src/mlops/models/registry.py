@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from mlops.errors import (
     ExperimentNotFoundError,
     InvalidInputError,
     InvalidStageTransitionError,
+    MLOpsError,
     ModelIntegrityError,
     ModelVersionNotFoundError,
     RunNotFoundError,
@@ -34,7 +36,7 @@ from mlops.models.entities import (
     RegistryEvent,
     Stage,
 )
-from mlops.models.flavors import LoadedModel, save_model
+from mlops.models.flavors import MANIFEST_NAME, LoadedModel, save_model
 from mlops.models.flavors import load_model as load_flavor
 from mlops.models.signature import infer_signature
 
@@ -113,31 +115,49 @@ class ModelRegistry:
             )
         run_id = self._resolve_run(run_id, experiment_id)
         signature = infer_signature(input_example, _output_example(model, input_example))
+        artifacts = self.stores.artifacts
+        prefix = f"models/{name}/{uuid.uuid4().hex}"
         with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
             folder = Path(tmp) / "model"
             folder.mkdir()
             saved = save_model(model, folder, flavor=flavor)
-            prefix = f"models/{name}/{uuid.uuid4().hex}"
-            infos = self.stores.artifacts.put_dir(folder, prefix)
+            infos = artifacts.put_dir(folder, prefix)
+        try:
+            version = self.stores.registry.create_model_version(
+                name,
+                artifact_uri=artifacts.uri_for(prefix),
+                sha256=saved.sha256,
+                size=sum(i.size for i in infos),
+                flavor=saved.flavor,
+                format=saved.format,
+                user=self.user,
+                run_id=run_id,
+                signature=signature.to_dict() if signature is not None else None,
+                description=description,
+                tags={k: str(v) for k, v in (tags or {}).items()},
+            )
+        except MLOpsError:
+            # Refused (a deleted model, a lost race): no version points at these files.
+            artifacts.delete_prefix(prefix)
+            raise
+        # Bookkeeping only: loading verifies through the version's manifest hash.
         self.stores.tracking.record_artifacts(
             [ArtifactRecord(i.uri, i.path, i.size, i.sha256, now_ms()) for i in infos]
         )
-        version = self.stores.registry.create_model_version(
-            name,
-            artifact_uri=self.stores.artifacts.uri_for(prefix),
-            sha256=saved.sha256,
-            size=sum(i.size for i in infos),
-            flavor=saved.flavor,
-            format=saved.format,
-            user=self.user,
-            run_id=run_id,
-            signature=signature.to_dict() if signature is not None else None,
-            description=description,
-            tags={k: str(v) for k, v in (tags or {}).items()},
-        )
-        if target is not None:
-            return self._apply_stage(version, target, archive_existing=True)
-        return version
+        if target is None:
+            return version
+        if self.config.model_registry.approval_required:
+            # The version exists; its first stage waits for another user like any other change.
+            self.stores.registry.create_request(
+                name,
+                version.version,
+                "stage",
+                target.value,
+                user=self.user,
+                comment="stage requested at registration",
+            )
+            return version
+        return self._apply_stage(version, target, archive_existing=True)
 
     def _resolve_run(self, run_id: str | None, experiment_id: str | None) -> str | None:
         from mlops.experiments.tracking import active_run
@@ -209,16 +229,18 @@ class ModelRegistry:
             return load_flavor(cache, mv.sha256)
 
     def _download(self, mv: ModelVersion, target: Path) -> None:
+        """Fetch a version's files, each checked against the manifest the version's hash pins."""
         artifacts = self.stores.artifacts
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
         tmp.mkdir(parents=True)
+        root = artifacts.relative(mv.artifact_uri)
         try:
-            root = artifacts.relative(mv.artifact_uri)
-            for rel in artifacts.list(root):
-                record = self.stores.tracking.get_artifact(artifacts.uri_for(rel))
-                dest = tmp / rel[len(root) + 1 :]
+            manifest = tmp / MANIFEST_NAME
+            artifacts.download(f"{root}/{MANIFEST_NAME}", manifest, sha256=mv.sha256)
+            for rel, sha256 in json.loads(manifest.read_bytes())["files"].items():
+                dest = tmp / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                artifacts.download(rel, dest, sha256=record.sha256)
+                artifacts.download(f"{root}/{rel}", dest, sha256=sha256)
             tmp.rename(target)
         except ArtifactCorruptedError as exc:
             raise ModelIntegrityError(
@@ -343,8 +365,16 @@ class ModelRegistry:
         self.stores.registry.set_alias(mv.name, alias, mv.version, user=self.user)
         return self.get_model(mv.name, version=mv.version)
 
-    def delete_alias(self, name: str, alias: str) -> None:
+    def delete_alias(self, name: str, alias: str) -> ApprovalRequest | None:
+        """Remove an alias; removing a protected one may need approval (the request returns)."""
+        settings = self.config.model_registry
+        if settings.approval_required and alias in settings.protected_aliases:
+            mv = self.stores.registry.get_version_by_alias(name, alias)
+            return self.stores.registry.create_request(
+                name, mv.version, "unalias", alias, user=self.user
+            )
         self.stores.registry.delete_alias(name, alias, user=self.user)
+        return None
 
     def rollback(self, name: str, comment: str | None = None) -> ModelVersion | ApprovalRequest:
         """Put the previous production version back in production, archiving the current one."""
@@ -420,8 +450,16 @@ class ModelRegistry:
                 "must"
             )
         mv = self.get_model(request.name, version=request.version)
+        # Validate before deciding, so a request that can no longer be applied stays pending.
         if request.action == "stage":
             self._check_transition(mv, Stage.parse(request.target))
+        elif request.action == "rollback":
+            _, previous = self._rollback_pair(mv.name)
+            if previous.version != mv.version:
+                raise ApprovalError(
+                    f"the production history of {mv.name!r} changed since rollback request "
+                    f"{request_id}; reject it and request a new rollback"
+                )
         self.stores.registry.decide_request(request_id, True, user=self.user, comment=comment)
         if request.action == "stage":
             return self._apply_stage(
@@ -431,6 +469,9 @@ class ModelRegistry:
             self.stores.registry.set_alias(
                 mv.name, request.target, mv.version, user=self.user, request_id=request_id
             )
+            return self.get_model(mv.name, version=mv.version)
+        if request.action == "unalias":
+            self.stores.registry.delete_alias(mv.name, request.target, user=self.user)
             return self.get_model(mv.name, version=mv.version)
         return self._do_rollback(mv.name, mv.version, comment, request_id)
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mlops.errors import (
     ApprovalError,
+    InvalidStageTransitionError,
     ModelNotFoundError,
     ModelVersionNotFoundError,
     NotFoundError,
@@ -20,6 +21,7 @@ from mlops.errors import (
 )
 from mlops.experiments.entities import now_ms
 from mlops.models.entities import (
+    ALLOWED_TRANSITIONS,
     ApprovalRequest,
     ModelVersion,
     RegisteredModel,
@@ -82,10 +84,24 @@ class SqlRegistryStore(RegistryStore):
                 )
             # The write lock (SQLite) or the primary key (PostgreSQL, retried) makes the next
             # version number unique under concurrent registrations.
+            # Numbers are never reused, even after gc purged the newest version: its history
+            # (register events are never purged with it) still holds the number.
+            ev = t.registry_events
             version = (
-                conn.execute(sa.select(sa.func.max(mv.c.version)).where(mv.c.name == name)).scalar()
-                or 0
-            ) + 1
+                max(
+                    conn.execute(
+                        sa.select(sa.func.max(mv.c.version)).where(mv.c.name == name)
+                    ).scalar()
+                    or 0,
+                    conn.execute(
+                        sa.select(sa.func.max(ev.c.version)).where(
+                            ev.c.name == name, ev.c.kind == "register"
+                        )
+                    ).scalar()
+                    or 0,
+                )
+                + 1
+            )
             conn.execute(
                 mv.insert().values(
                     name=name,
@@ -156,6 +172,13 @@ class SqlRegistryStore(RegistryStore):
 
         def move(conn: Connection) -> None:
             row = self._version_row(conn, name, version)
+            current = Stage(row.stage)
+            # Checked again here, under the write lock: the caller's check may be stale.
+            if kind != "rollback" and stage not in ALLOWED_TRANSITIONS[current]:
+                raise InvalidStageTransitionError(
+                    f"model {name!r} version {version} is in stage {current.value} and cannot "
+                    f"move to {stage.value}"
+                )
             if stage is Stage.PRODUCTION and archive_existing:
                 for other in conn.execute(
                     sa.select(mv.c.version).where(
@@ -326,15 +349,24 @@ class SqlRegistryStore(RegistryStore):
     def delete_model_version(self, name: str, version: int, restore: bool = False) -> None:
         def delete(conn: Connection) -> None:
             self._version_row(conn, name, version, include_deleted=True)
+            now = now_ms()
             conn.execute(
                 mv.update()
                 .where(mv.c.name == name, mv.c.version == version)
-                .values(deleted_at=None if restore else now_ms())
+                .values(deleted_at=None if restore else now)
             )
+            # Aliases stay (reading one that points at a deleted version says so), so a restore
+            # brings them back. Pending requests about the version can no longer be approved.
             if not restore:
+                ar = t.approval_requests
                 conn.execute(
-                    t.model_aliases.delete().where(
-                        t.model_aliases.c.name == name, t.model_aliases.c.version == version
+                    ar.update()
+                    .where(ar.c.name == name, ar.c.version == version, ar.c.status == "pending")
+                    .values(
+                        status="rejected",
+                        decided_by="mlops",
+                        decided_at=now,
+                        comment="the version was deleted",
                     )
                 )
 
