@@ -120,3 +120,13 @@ def test_sparkline_shape() -> None:
     assert len(sparkline(list(range(1000)), width=20)) == 20
     assert sparkline([1.0]) == ""
     assert sparkline([float("nan"), 2.0, 2.0]) == "▄▄"
+
+
+def test_copy_from_a_missing_store_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "tpyo.db"
+    result = runner.invoke(
+        app, ["db", "copy", f"sqlite:///{missing}", f"sqlite:///{tmp_path / 'dst.db'}"]
+    )
+    assert result.exit_code == 1
+    assert not missing.exists()
+    assert not (tmp_path / "dst.db").exists()

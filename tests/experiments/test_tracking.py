@@ -14,6 +14,7 @@ from mlops.errors import (
     ConfigError,
     ExperimentNotFoundError,
     InvalidFilterError,
+    InvalidInputError,
     InvalidParamError,
     InvalidRunStateError,
     RunNotFoundError,
@@ -276,3 +277,49 @@ def test_flush_makes_metrics_visible_before_the_run_ends(tracker: ExperimentTrac
         run.log_metrics({"a": 1.0}, step=0)
         run.flush()
         assert tracker.get_run(run.id).metrics == {"a": 1.0}
+
+
+def test_names_longer_than_the_columns_are_refused_on_every_backend(
+    tracker: ExperimentTracker,
+) -> None:
+    # The store says "... is 300 characters long; the limit is 256"; a server may refuse the
+    # request body first ("at most 256 characters"). Either way: a 4xx-kind InvalidInputError.
+    with pytest.raises(InvalidInputError, match="256"):
+        tracker.start_experiment("e" * 300)
+    with pytest.raises(InvalidInputError, match="256"):
+        tracker.start_experiment("fine", run_name="r" * 300)
+    with tracker.start_experiment("fine") as run, pytest.raises(InvalidInputError, match="64"):
+        run.log_dataset(pd.DataFrame({"a": [1]}), context="c" * 80)
+
+
+def test_compare_best_rejects_an_unknown_mode(tracker: ExperimentTracker) -> None:
+    with tracker.start_experiment("m") as run:
+        run.log_metric("f1", 1.0)
+    with pytest.raises(InvalidParamError, match="mode must be"):
+        mlops.compare_experiments([run.id]).best("f1", mode="MAX")  # type: ignore[arg-type]
+
+
+def test_latest_values_are_right_with_many_series_in_one_batch(tracker: ExperimentTracker) -> None:
+    with tracker.start_experiment("wide") as run:
+        for step in (2, 0, 1):
+            run.log_metrics({f"k{i}": float(step * 100 + i) for i in range(300)}, step=step)
+    assert tracker.get_run(run.id).metrics == {f"k{i}": float(200 + i) for i in range(300)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_listing_and_comparing_take_a_fixed_number_of_queries(tracker: ExperimentTracker) -> None:
+    import sqlalchemy as sa
+
+    ids = []
+    for i in range(30):
+        tracker.create_experiment(f"e{i}", tags={"team": "x"})
+        with tracker.start_experiment(f"e{i}") as run:
+            run.log_params({"i": i})
+        ids.append(run.id)
+    statements: list[str] = []
+    engine = tracker.stores.db.engine
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    tracker.list_experiments()
+    mlops.compare_experiments(ids)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) <= 12, selects

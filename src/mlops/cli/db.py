@@ -8,7 +8,7 @@ from rich.table import Table
 
 from mlops.cli.experiments import TrackingUri
 from mlops.cli.render import config_from, console
-from mlops.store.lifecycle import collect_garbage, copy_store
+from mlops.store.lifecycle import collect_garbage, copy_store, require_existing_store
 from mlops.store.open import open_stores
 from mlops.store.sql import engine as engines
 
@@ -63,7 +63,9 @@ def copy(
     ),
 ) -> None:
     """Copy a whole store (metadata and artifacts) to another backend, losslessly."""
-    src = open_stores(config_from(src_uri, src_artifacts), fresh=True)
+    src_config = config_from(src_uri, src_artifacts)
+    require_existing_store(src_config.resolved_tracking_uri)
+    src = open_stores(src_config, fresh=True)
     dst_root = dst_artifacts or src.config.resolved_artifact_uri
     dst = open_stores(config_from(dst_uri, dst_root), fresh=True)
     with _spinner() as progress:

@@ -44,6 +44,8 @@ class ExperimentComparison:
 
     def best(self, metric: str, mode: Literal["max", "min"] = "max") -> Run:
         """The run with the best value of ``metric`` (NaN and missing values never win)."""
+        if mode not in ("max", "min"):
+            raise InvalidParamError(f"mode must be 'max' or 'min', got {mode!r}")
         scored = [r for r in self.runs if not math.isnan(r.metrics.get(metric, math.nan))]
         if not scored:
             raise InvalidParamError(f"no compared run has a value for metric {metric!r}")

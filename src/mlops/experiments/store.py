@@ -87,6 +87,10 @@ class TrackingStore(abc.ABC):
     def resolve_run_id(self, prefix: str) -> str:
         """The full id of the one run whose id starts with ``prefix`` (at least 6 characters)."""
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Several runs, in the given order (stores override this to fetch them in one go)."""
+        return [self.get_run(run_id) for run_id in run_ids]
+
     @abc.abstractmethod
     def update_run(
         self,

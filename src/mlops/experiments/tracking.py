@@ -246,7 +246,7 @@ class ExperimentTracker:
     def compare_experiments(self, run_ids: Iterable[str]) -> ExperimentComparison:
         from mlops.experiments.comparison import ExperimentComparison
 
-        return ExperimentComparison([self.get_run(r) for r in run_ids])
+        return ExperimentComparison(self.stores.tracking.get_runs(list(run_ids)))
 
     def get_best_model(
         self, experiment: str | Experiment, metric: str, mode: Literal["max", "min"] = "max"

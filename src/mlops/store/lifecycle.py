@@ -11,12 +11,13 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mlops.errors import InvalidInputError, InvalidStateError
+from mlops.errors import InvalidInputError, InvalidStateError, NotFoundError
 from mlops.experiments.entities import now_ms
 from mlops.store.open import Stores
 from mlops.store.sql import tables as t
@@ -213,6 +214,23 @@ _URI_COLUMNS = {
 }
 # Tables with an autoincrement id whose PostgreSQL sequence must follow the copied ids.
 _SERIAL = ("experiments", "latest_metrics", "registry_events", "approval_requests")
+
+
+def require_existing_store(uri: str) -> None:
+    """Refuse a URI with no mlops store behind it (opening one would create it empty)."""
+    from mlops.store.sql import engine as engines
+
+    url = engines.sqlalchemy_url(uri)
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise NotFoundError(f"no mlops store at {uri!r}: {path} does not exist")
+    engine = engines.create_engine(uri)
+    try:
+        if engines.current_revision(engine) is None:
+            raise NotFoundError(f"no mlops store at {uri!r}: the database has no mlops schema")
+    finally:
+        engine.dispose()
 
 
 def copy_store(src: Stores, dst: Stores, progress: Progress | None = None) -> dict[str, int]:

@@ -97,6 +97,7 @@ class SqlTrackingStore(TrackingStore):
     ) -> Experiment:
         if not name or not name.strip():
             raise InvalidParamError("experiment name must be a non-empty string")
+        _fits("experiment name", name, 256)
         now = now_ms()
 
         def create(conn: Connection) -> str:
@@ -164,7 +165,7 @@ class SqlTrackingStore(TrackingStore):
             query = query.where(t.experiments.c.deleted_at.is_(None))
         with self.db.read() as conn:
             rows = conn.execute(query.limit(limit + 1).offset(offset)).all()
-            items = [self._experiment(conn, row) for row in rows[:limit]]
+            items = self._experiments(conn, rows[:limit])
         token = encode_page_token(offset + limit) if len(rows) > limit else None
         return Page(items, token)
 
@@ -187,21 +188,32 @@ class SqlTrackingStore(TrackingStore):
             raise error(f"no {table.name[:-1]} with id {ident!r}")
 
     def _experiment(self, conn: Connection, row: Any) -> Experiment:
-        tag_rows = conn.execute(
-            sa.select(t.experiment_tags.c.key, t.experiment_tags.c.value).where(
-                t.experiment_tags.c.experiment_id == row.id
+        return self._experiments(conn, [row])[0]
+
+    def _experiments(self, conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
+        """Experiments with their tags, fetched in one query for all of them."""
+        tags: dict[int, dict[str, str]] = defaultdict(dict)
+        if rows:
+            et = t.experiment_tags
+            for tag in conn.execute(
+                sa.select(et.c.experiment_id, et.c.key, et.c.value).where(
+                    et.c.experiment_id.in_([r.id for r in rows])
+                )
+            ):
+                tags[tag.experiment_id][tag.key] = tag.value
+        return [
+            Experiment(
+                id=str(row.id),
+                name=row.name,
+                artifact_location=row.artifact_location,
+                description=row.description,
+                tags=tags.get(row.id, {}),
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                deleted_at=row.deleted_at,
             )
-        ).all()
-        return Experiment(
-            id=str(row.id),
-            name=row.name,
-            artifact_location=row.artifact_location,
-            description=row.description,
-            tags={r.key: r.value for r in tag_rows},
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            deleted_at=row.deleted_at,
-        )
+            for row in rows
+        ]
 
     # --- runs ----------------------------------------------------------------------------------
 
@@ -215,6 +227,8 @@ class SqlTrackingStore(TrackingStore):
         host: str | None = None,
         pid: int | None = None,
     ) -> Run:
+        if name is not None:
+            _fits("run name", name, 256)
         experiment = self.get_experiment(experiment_id)
         if experiment.deleted:
             raise InvalidRunStateError(
@@ -283,6 +297,15 @@ class SqlTrackingStore(TrackingStore):
         if len(found) > 1:
             raise InvalidParamError(f"run id prefix {prefix!r} is ambiguous; give more characters")
         return str(found[0])
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Several runs in one round of queries, in the given order; unknown ids raise."""
+        with self.db.read() as conn:
+            runs = self._hydrate(conn, run_ids)
+        missing = set(run_ids) - {r.id for r in runs}
+        if missing:
+            raise RunNotFoundError(f"no run with id {sorted(missing)[0]!r}")
+        return runs
 
     def update_run(
         self,
@@ -622,36 +645,27 @@ class SqlTrackingStore(TrackingStore):
         ]
         conn.exec_driver_sql(self._insert_metric_sql, points)
         # The newest point of each series is read back through the primary key, so it is right
-        # even when batches arrive out of step order.
-        m = t.metrics
-        latest = []
-        for series_id in ids.values():
-            row = conn.execute(
-                sa.select(m.c.step, m.c.timestamp, m.c.value, m.c.is_nan)
-                .where(m.c.series_id == series_id)
+        # even when batches arrive out of step order: one UPDATE, one index probe per series.
+        m, lm = t.metrics, t.latest_metrics
+
+        def newest(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
+            return (
+                sa.select(column)
+                .where(m.c.series_id == lm.c.id)
                 .order_by(m.c.step.desc(), m.c.timestamp.desc())
                 .limit(1)
-            ).one()
-            latest.append(
-                {
-                    "sid": series_id,
-                    "step": row.step,
-                    "timestamp": row.timestamp,
-                    "value": row.value,
-                    "is_nan": row.is_nan,
-                }
+                .scalar_subquery()
             )
-        lm = t.latest_metrics
+
         conn.execute(
             lm.update()
-            .where(lm.c.id == sa.bindparam("sid"))
+            .where(lm.c.id.in_(list(ids.values())))
             .values(
-                step=sa.bindparam("step"),
-                timestamp=sa.bindparam("timestamp"),
-                value=sa.bindparam("value"),
-                is_nan=sa.bindparam("is_nan"),
-            ),
-            latest,
+                step=newest(m.c.step),
+                timestamp=newest(m.c.timestamp),
+                value=newest(m.c.value),
+                is_nan=newest(m.c.is_nan),
+            )
         )
         return ids
 
@@ -681,6 +695,9 @@ class SqlTrackingStore(TrackingStore):
         )
 
     def log_input(self, run_id: str, dataset: Dataset, context: str) -> Dataset:
+        _fits("dataset name", dataset.name, 256)
+        _fits("dataset context", context, 64)
+
         def write(conn: Connection) -> Dataset:
             self._require_writable(conn, run_id)
             row = conn.execute(
@@ -779,6 +796,14 @@ class SqlTrackingStore(TrackingStore):
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _fits(what: str, value: str, limit: int) -> None:
+    """PostgreSQL enforces column lengths and SQLite does not: refuse the same on both."""
+    if len(value) > limit:
+        raise InvalidParamError(
+            f"{what} is {len(value)} characters long; the limit is {limit}: {value[:40]!r}..."
+        )
 
 
 def _dataset(row: Any) -> Dataset:
