@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 from mlops.config import ClientSettings, MLOpsConfig
 from mlops.errors import (
     ArtifactCorruptedError,
-    ConfigError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
@@ -87,9 +86,15 @@ def test_paths_out_of_the_root_are_refused(
     assert b"InvalidInputError" in body
     status, body = raw(rest_server, "PUT", url, b"pwned")
     assert status == 400, (path, body)
-    for query in (f"/api/v1/artifacts/stat?path={path}", f"/api/v1/artifacts?prefix={path}"):
-        status, body = raw(rest_server, "GET", query)
-        assert status in (400, 422), (query, body)
+    status, body = raw(rest_server, "DELETE", url)
+    assert status == 400, (path, body)
+    for method, query in (
+        ("GET", f"/api/v1/artifacts/stat?path={path}"),
+        ("GET", f"/api/v1/artifacts?prefix={path}"),
+        ("DELETE", f"/api/v1/artifacts?prefix={path}"),
+    ):
+        status, body = raw(rest_server, method, query)
+        assert status in (400, 422), (method, query, body)
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "server" not in str(p))
     assert after == [p for p in before if "server" not in str(p)]
     assert (tmp_path / "outside" / "secret.txt").read_text() == "secret"
@@ -208,14 +213,18 @@ def test_a_corrupted_download_is_refused_and_leaves_nothing(
     store.client.close()
 
 
-def test_deleting_is_left_to_gc_on_the_server(rest_server: str) -> None:
+def test_deletes(rest_server: str) -> None:
     store = RestArtifactStore(RestClient(rest_server))
-    store.put_bytes(b"x", "runs/1/x")
-    with pytest.raises(ConfigError, match="mlops gc"):
-        store.delete("runs/1/x")
-    with pytest.raises(ConfigError, match="mlops gc"):
-        store.delete_prefix("runs/1")
-    assert store.exists("runs/1/x")
+    for name in ("a", "b", "c"):
+        store.put_bytes(b"x", f"runs/1/{name}")
+    store.put_bytes(b"x", "runs/10/kept")
+    store.delete("runs/1/a")
+    with pytest.raises(NotFoundError):
+        store.delete("runs/1/a")
+    assert store.delete_prefix("runs/1") == 2  # whole segments: runs/10 is another folder
+    assert store.list() == ["runs/10/kept"]
+    with pytest.raises(InvalidInputError, match="whole store"):
+        store.delete_prefix("")
     store.client.close()
 
 

@@ -377,6 +377,10 @@ class ArtifactPaths(Response):
     paths: list[str]
 
 
+class ArtifactsDeleted(Response):
+    deleted: int
+
+
 class ArtifactStat(Response):
     path: str
     exists: bool

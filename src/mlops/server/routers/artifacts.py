@@ -1,4 +1,4 @@
-"""``/api/v1/artifacts``: artifact files streamed in both directions, listings and sizes.
+"""``/api/v1/artifacts``: artifact files streamed in both directions, listings, sizes, deletes.
 
 Uploads and downloads stream in ``CHUNK_SIZE`` pieces: a 1 GB artifact never sits whole in the
 server's memory. Uploads are atomic (the store writes a temporary file and renames it) and
@@ -75,6 +75,12 @@ def stat_artifact(artifacts: Artifacts, path: PathQuery) -> Any:
     return {"path": checked, "exists": exists, "size": artifacts.size(checked) if exists else None}
 
 
+@router.delete("", response_model=schemas.ArtifactsDeleted)
+def delete_artifacts(artifacts: Artifacts, prefix: PathQuery) -> Any:
+    """Delete every artifact under a (non-empty) folder-like prefix."""
+    return {"deleted": artifacts.delete_prefix(check_path(artifacts, prefix, prefix=True))}
+
+
 @router.put("/files/{path:path}", status_code=201, response_model=schemas.ArtifactInfo)
 async def upload_artifact(path: str, request: Request, artifacts: Artifacts, state: State) -> Any:
     """Store the request body at ``path``, streaming; returns its URI, size and sha256."""
@@ -107,6 +113,12 @@ def download_artifact(path: str, artifacts: Artifacts) -> StreamingResponse:
     return StreamingResponse(
         chunks(), media_type="application/octet-stream", headers={"Content-Length": str(size)}
     )
+
+
+@router.delete("/files/{path:path}", status_code=204)
+def delete_artifact(path: str, artifacts: Artifacts) -> None:
+    """Delete one artifact (404 if there is none)."""
+    artifacts.delete(check_path(artifacts, path))
 
 
 class _UploadStream:

@@ -5,8 +5,6 @@ Artifacts keep the URIs of the server's own artifact root (``file:///srv/...`` o
 stream both ways in ``CHUNK_SIZE`` pieces: an upload is read from its file as it is sent, and a
 download is written to a temporary file while its sha256 is computed, then renamed into place
 only if the hash matches. A 1 GB artifact never sits whole in memory on either side.
-
-Deleting artifacts is garbage collection's job and runs on the server (``mlops gc``).
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from mlops.artifacts.store import ArtifactSink
 from mlops.artifacts.writers import write_local
 from mlops.errors import (
     ArtifactCorruptedError,
-    ConfigError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
@@ -251,18 +248,22 @@ class RestArtifactStore:
     # --- deletes -------------------------------------------------------------------------------
 
     def delete(self, path: str) -> None:
-        """Not over HTTP: artifacts are deleted by garbage collection on the server."""
-        raise ConfigError(_DELETE_ON_SERVER.format(what=path))
+        """Delete the artifact at ``path``; ``NotFoundError`` if there is none."""
+        self.client.request("DELETE", self._url(self._resolve(path)))
 
     def delete_prefix(self, prefix: str) -> int:
-        """Not over HTTP: artifacts are deleted by garbage collection on the server."""
-        raise ConfigError(_DELETE_ON_SERVER.format(what=prefix))
+        """Delete every artifact under the folder-like ``prefix``; returns how many.
 
-
-_DELETE_ON_SERVER = (
-    "cannot delete {what!r} through an mlops server: artifacts are deleted by garbage "
-    "collection; run `mlops gc` on the server, with its own tracking URI"
-)
+        Raises:
+            InvalidInputError: Empty prefix (the whole store is never deleted through here).
+        """
+        checked = validate_prefix(prefix)
+        if not checked:
+            raise InvalidInputError(
+                "delete_prefix needs a prefix; refusing to delete the whole store"
+            )
+        response = self.client.request("DELETE", "/api/v1/artifacts", params={"prefix": checked})
+        return int(response.json()["deleted"])
 
 
 def _rewinder(fileobj: Any) -> Callable[[], None] | None:
