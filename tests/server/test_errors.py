@@ -142,6 +142,7 @@ def test_no_endpoint_answers_500_to_unknown_ids(
         ("POST", "/api/v1/runs"): {"experiment_id": "987654", "user": "u"},
         ("PATCH", "/api/v1/runs/{run_id}"): {"status": "FINISHED"},
         ("POST", "/api/v1/runs/search"): {"experiment_ids": ["987654"]},
+        ("POST", "/api/v1/runs/get"): {"run_ids": [ghost_run]},
         ("POST", "/api/v1/runs/heartbeat"): None,  # idempotent no-op for unknown runs
         ("POST", "/api/v1/runs/mark-dead"): None,
         ("POST", "/api/v1/runs/{run_id}/params"): {"params": {"a": "1"}},

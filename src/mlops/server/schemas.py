@@ -171,6 +171,10 @@ class SearchRuns(Request):
     include_deleted: bool = False
 
 
+class GetRuns(Request):
+    run_ids: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=50_000)]
+
+
 class Heartbeat(Request):
     run_ids: list[Annotated[str, Field(max_length=32)]]
 

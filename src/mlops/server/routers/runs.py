@@ -34,6 +34,12 @@ def search_runs(body: schemas.SearchRuns, tracking: Tracking) -> Any:
     )
 
 
+@router.post("/runs/get", response_model=schemas.RunList)
+def get_runs(body: schemas.GetRuns, tracking: Tracking) -> Any:
+    """Several runs in one request, in the given order (404 if one is unknown)."""
+    return {"items": tracking.get_runs(body.run_ids)}
+
+
 @router.get("/runs/resolve", response_model=schemas.RunId)
 def resolve_run_id(tracking: Tracking, prefix: RunPrefix) -> Any:
     """The full id of the one run whose id starts with ``prefix``."""

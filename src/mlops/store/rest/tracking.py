@@ -115,6 +115,11 @@ class RestTrackingStore(TrackingStore):
     def get_run(self, run_id: str) -> Run:
         return _RUN.validate_python(self._get(f"/api/v1/runs/{_seg(run_id)}"))
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        body = {"run_ids": list(run_ids)}
+        response = self.client.request("POST", "/api/v1/runs/get", json_body=body)
+        return _RUNS.validate_python(response.json()["items"])
+
     def resolve_run_id(self, prefix: str) -> str:
         return str(self._get("/api/v1/runs/resolve", prefix=prefix)["run_id"])
 
