@@ -57,9 +57,11 @@ class IdempotencyLog:
         self._last_purge = 0
 
     def lock(self, key: str) -> threading.Lock:
+        """The lock that serializes requests carrying ``key`` in this process."""
         return self._locks[hash(key) % _STRIPES]
 
     def get(self, key: str) -> _Stored | None:
+        """The stored response for ``key``, unless there is none or it has expired."""
         table = t.idempotency_keys
         with self.db.read() as conn:
             row = conn.execute(
@@ -70,6 +72,7 @@ class IdempotencyLog:
         return None if row is None else _Stored(row.fingerprint, row.status_code, row.response)
 
     def save(self, key: str, fingerprint: str, status_code: int, response: str) -> None:
+        """Remember the response of a completed write (and purge expired keys now and then)."""
         now = now_ms()
         row = {
             "key": key,
