@@ -92,8 +92,54 @@ def test_errors_are_one_line_messages_not_tracebacks(quickstarted: str, tmp_path
             env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
         )
         assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
-        assert message in " ".join(proc.stdout.split()), (args, proc.stdout)
+        assert message in " ".join(proc.stderr.split()), (args, proc.stderr)
+        assert proc.stdout == ""  # errors go to stderr: `--json | jq` never sees them
         assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["runs"],
+        ["runs", "shw"],
+        ["runs", "show"],
+        ["runs", "list", "--bogus"],
+        ["runs", "list", "-n", "abc"],
+    ],
+)
+def test_usage_mistakes_get_usage_help_not_tracebacks(args: list[str], tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlops", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "100"},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "Usage" in proc.stdout + proc.stderr
+
+
+def test_error_text_is_not_rich_markup(quickstarted: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlops",
+            "runs",
+            "list",
+            "-e",
+            "brackets[x]",
+            "--tracking-uri",
+            quickstarted,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+    )
+    assert "no experiment named 'brackets[x]'" in proc.stderr
 
 
 def test_gc_and_copy_commands(quickstarted: str, tmp_path: Path) -> None:

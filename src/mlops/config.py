@@ -176,7 +176,7 @@ class MLOpsConfig(BaseSettings):
         if "://" not in value or scheme not in TRACKING_SCHEMES:
             raise ValueError(
                 f"tracking URI {value!r} has no supported scheme; use one of "
-                "sqlite:///PATH, postgresql://USER@HOST/DB or http(s)://HOST:PORT"
+                "sqlite:///PATH, postgresql://USER@HOST/DB or http://HOST:PORT (an mlops server)"
             )
         return value
 
@@ -198,16 +198,31 @@ class MLOpsConfig(BaseSettings):
 
 
 def load_config(**overrides: Any) -> MLOpsConfig:
-    """Build a config, turning validation errors into a ``ConfigError`` that names the setting."""
-    from pydantic import ValidationError
+    """Build a config; any mistake in it is a ``ConfigError`` that names the setting or file."""
+    import tomllib
 
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    named = os.environ.get("MLOPS_CONFIG")
+    if named and not Path(named).is_file():
+        raise ConfigError(f"MLOPS_CONFIG names {named!r}, which is not a file")
     try:
         return MLOpsConfig(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            f" (got {err.get('input')!r})"
+            for err in exc.errors()
         )
         raise ConfigError(f"invalid mlops configuration: {problems}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{named or 'mlops.toml'} is not valid TOML: {exc}") from exc
+    except SettingsError as exc:
+        raise ConfigError(
+            f"{exc}; list settings in the environment are JSON, e.g. "
+            'MLOPS_MODEL_REGISTRY__PROTECTED_ALIASES=\'["champion", "prod"]\''
+        ) from exc
 
 
 def with_locations(

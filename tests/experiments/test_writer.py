@@ -57,7 +57,6 @@ def test_passing_outage_is_retried_and_nothing_is_lost(sqlite_config: MLOpsConfi
     tracker = ExperimentTracker(config=sqlite_config)
     with tracker.start_experiment("flaky") as run:
         pass
-    tracker.restore_run(run.id)
     writer = MetricWriter(FlakyStore(tracker.stores.tracking, outages=3), flush_interval=0.05)  # type: ignore[arg-type]
     for step in range(100):
         writer.log(run.id, step, step, {"x": float(step)})

@@ -46,8 +46,8 @@ def list_models(
         print_json([asdict(m) for m in models])
         return
     table = Table(title="Registered models")
-    for column in ("name", "latest", "staging", "production", "aliases", "updated"):
-        table.add_column(column, no_wrap=column == "name")
+    for column in ("name", "latest", "staging", "production", "aliases"):
+        table.add_column(column, no_wrap=column != "aliases", min_width=7)
     for m in models:
         table.add_row(
             m.name,
@@ -55,7 +55,6 @@ def list_models(
             str(m.stages.get("staging", "-")),
             str(m.stages.get("production", "-")),
             ", ".join(f"{a}->v{v}" for a, v in sorted(m.aliases.items())) or "-",
-            when(m.updated_at),
         )
     console.print(table)
 
@@ -74,26 +73,25 @@ def show(
         )
         return
     table = Table(title=f"{name}: versions")
-    for column in ("version", "stage", "aliases", "flavor", "format", "run", "sha256", "created"):
-        table.add_column(column)
+    for column in ("v", "stage", "aliases", "format", "run", "sha256", "created"):
+        table.add_column(column, no_wrap=column != "aliases")
     for v in versions:
         table.add_row(
             str(v.version),
             v.stage.value,
             ", ".join(v.aliases) or "-",
-            v.flavor,
-            v.format,
-            (v.run_id or "-")[:12],
-            v.sha256[:12],
-            when(v.created_at),
+            f"{v.flavor}/{v.format}",
+            (v.run_id or "-")[:8],
+            v.sha256[:8],
+            when(v.created_at)[5:16],
         )
     console.print(table)
     history = Table(title=f"{name}: history")
-    for column in ("when", "version", "what", "from", "to", "who", "comment"):
-        history.add_column(column)
+    for column in ("when", "v", "what", "from", "to", "who", "comment"):
+        history.add_column(column, no_wrap=column != "comment")
     for e in events:
         history.add_row(
-            when(e.created_at),
+            when(e.created_at)[5:],
             str(e.version or "-"),
             e.kind,
             e.from_value or "-",

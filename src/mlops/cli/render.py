@@ -66,14 +66,19 @@ def sparkline(values: Sequence[float] | NDArray[np.float64], width: int = 32) ->
     return "".join(_BARS[i] for i in scaled)
 
 
-def runs_table(runs: Sequence[Run], title: str = "Runs", max_columns: int | None = None) -> Table:
+def runs_table(
+    runs: Sequence[Run],
+    title: str = "Runs",
+    max_columns: int | None = None,
+    caption: str | None = None,
+) -> Table:
     """Runs with the params and metrics that appear in them (metrics first, most common first).
 
     As many value columns as fit the terminal are shown; `mlops runs show` has the rest.
     """
     if max_columns is None:
-        max_columns = max(1, min(8, (console.width - 80) // 12))
-    table = Table(title=title)
+        max_columns = max(1, min(8, (console.width - 70) // 11))
+    table = Table(title=title, caption=caption, caption_justify="left")
     for column in ("run id", "name", "status", "started"):
         table.add_column(column, no_wrap=True)
     counts: dict[str, int] = {}
@@ -81,8 +86,9 @@ def runs_table(runs: Sequence[Run], title: str = "Runs", max_columns: int | None
         for key in [f"params.{k}" for k in run.params] + [f"metrics.{k}" for k in run.metrics]:
             counts[key] = counts.get(key, 0) + 1
     keys = sorted(counts, key=lambda k: (not k.startswith("metrics."), -counts[k], k))[:max_columns]
-    for key in keys:
-        table.add_column(key, justify="right")
+    for key in keys:  # metrics green, params cyan: the prefix would not fit at 80 columns
+        kind, _, name = key.partition(".")
+        table.add_column(name, justify="right", style="green" if kind == "metrics" else "cyan")
     colors = {"FINISHED": "green", "FAILED": "red", "KILLED": "magenta", "RUNNING": "yellow"}
     for run in runs:
         cells = []
@@ -99,7 +105,7 @@ def runs_table(runs: Sequence[Run], title: str = "Runs", max_columns: int | None
             run.id[:12],
             run.name,
             f"[{colors.get(status, 'white')}]{status}[/]",
-            when(run.start_time),
+            when(run.start_time)[5:16],
             *cells,
         )
     return table

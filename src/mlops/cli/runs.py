@@ -35,7 +35,7 @@ def list_runs(
     if as_json:
         print_json([asdict(r) for r in page])
         return
-    console.print(runs_table(page.items))
+    console.print(runs_table(page.items, caption=f"store: {tracker.config.resolved_tracking_uri}"))
     if page.next_page_token:
         console.print(f"[dim]more runs match; showing the first {max_results}[/dim]")
 
@@ -111,12 +111,16 @@ def compare(
 @app.command("delete")
 def delete(run_id: str, tracking_uri: str | None = TrackingUri) -> None:
     """Soft-delete a run (restore undoes it; `mlops gc` makes it final)."""
-    ExperimentTracker(config=config_from(tracking_uri)).delete_run(run_id)
+    tracker = ExperimentTracker(config=config_from(tracking_uri))
+    run_id = tracker.stores.tracking.resolve_run_id(run_id)
+    tracker.delete_run(run_id)
     console.print(f"Deleted run {run_id}")
 
 
 @app.command("restore")
 def restore(run_id: str, tracking_uri: str | None = TrackingUri) -> None:
     """Restore a deleted run."""
-    ExperimentTracker(config=config_from(tracking_uri)).restore_run(run_id)
+    tracker = ExperimentTracker(config=config_from(tracking_uri))
+    run_id = tracker.stores.tracking.resolve_run_id(run_id)
+    tracker.restore_run(run_id)
     console.print(f"Restored run {run_id}")

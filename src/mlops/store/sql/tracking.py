@@ -177,15 +177,22 @@ class SqlTrackingStore(TrackingStore):
 
     def _set_deleted(self, table: sa.Table, ident: str, when: int | None) -> None:
         key: Any = _experiment_key(ident) if table is t.experiments else ident
+        kind = table.name[:-1]
 
-        def update(conn: Connection) -> int:
-            return conn.execute(
-                table.update().where(table.c.id == key).values(deleted_at=when)
-            ).rowcount
+        def update(conn: Connection) -> None:
+            deleted = conn.execute(sa.select(table.c.deleted_at).where(table.c.id == key)).first()
+            if deleted is None:
+                error = ExperimentNotFoundError if table is t.experiments else RunNotFoundError
+                raise error(f"no {kind} with id {ident!r}")
+            if (deleted.deleted_at is None) == (when is None):
+                raise InvalidRunStateError(
+                    f"{kind} {ident!r} is already deleted"
+                    if when is not None
+                    else f"{kind} {ident!r} is not deleted; there is nothing to restore"
+                )
+            conn.execute(table.update().where(table.c.id == key).values(deleted_at=when))
 
-        if self.db.write_retrying(update) == 0:
-            error = ExperimentNotFoundError if table is t.experiments else RunNotFoundError
-            raise error(f"no {table.name[:-1]} with id {ident!r}")
+        self.db.write_retrying(update)
 
     def _experiment(self, conn: Connection, row: Any) -> Experiment:
         return self._experiments(conn, [row])[0]
