@@ -8,6 +8,7 @@ versions yields the same hash when the serializer is deterministic.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -145,14 +146,28 @@ def library_versions(model: object, libraries: Iterable[str]) -> dict[str, str]:
     """
     names = {*_CORE_LIBRARIES, *libraries}
     top_module = type(model).__module__.partition(".")[0]
-    names.update(importlib.metadata.packages_distributions().get(top_module, []))
+    names.update(_distributions_of(top_module))
     versions = {}
     for name in sorted(names):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue  # an optional library that is not installed has no version to record
+        version = _installed_version(name)
+        if version is not None:  # an optional library that is not installed has no version
+            versions[name] = version
     return versions
+
+
+# Scanning every installed distribution costs a few hundred milliseconds; what is installed does
+# not change while a process runs, so each answer is looked up once.
+@functools.cache
+def _distributions_of(top_module: str) -> tuple[str, ...]:
+    return tuple(importlib.metadata.packages_distributions().get(top_module, []))
+
+
+@functools.cache
+def _installed_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 # --- verification ------------------------------------------------------------------------------
