@@ -276,7 +276,7 @@ def render(results: Sequence[Result], info: dict[str, str], options: Options) ->
         " (--quick: smoke sizes, not the benchmark)" if options.quick else ""
     )
     table = Table(title=title, show_lines=True)
-    for column in ("Benchmark", "Target", "mlops", "MLflow", "mlops / MLflow", "Result"):
+    for column in ("Benchmark", "Target", "mlops", "MLflow", "mlops better by", "Result"):
         table.add_column(column, overflow="fold")
     for r in results:
         failed = [c for c in r.checks if not c.passed]
