@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import math
 import os
+import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -45,6 +47,7 @@ from mlops.store.sql.database import Database
 from mlops.store.sql.search import count_runs_query, search_runs_query
 
 MAX_RESULTS = 50_000
+_Point = tuple[int, int, int, float, bool]  # (series_id, step, timestamp, value, is_nan)
 
 
 def encode_page_token(offset: int) -> str:
@@ -83,6 +86,7 @@ class SqlTrackingStore(TrackingStore):
         self.db = db
         self.artifact_root = artifact_root.rstrip("/")
         self._insert_metric_sql = self._metric_insert_sql()
+        self._multi_insert_sql = _sqlite_multi_insert(_SQLITE_ROWS_PER_INSERT)
         # (run_id, key) -> series id, for series this process has written to.
         self._series: dict[tuple[str, str], int] = {}
 
@@ -573,6 +577,21 @@ class SqlTrackingStore(TrackingStore):
             )
         return f"INSERT OR IGNORE INTO metrics {columns} VALUES (?, ?, ?, ?, ?)"
 
+    def _insert_points(
+        self, conn: Connection, points: list[tuple[int, int, int, float, bool]]
+    ) -> None:
+        if self.db.dialect != "sqlite":
+            conn.exec_driver_sql(self._insert_metric_sql, points)  # psycopg pipelines these
+            return
+        # SQLite: thousands of rows per statement. executemany would release and retake the GIL
+        # around every row, starving this thread while the training loop runs; one statement
+        # binds a whole chunk in C and releases the GIL once for all of its b-tree work.
+        chunk = _SQLITE_ROWS_PER_INSERT
+        for start in range(0, len(points), chunk):
+            part = points[start : start + chunk]
+            sql = self._multi_insert_sql if len(part) == chunk else _sqlite_multi_insert(len(part))
+            conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(part)))
+
     def log_metric_rows(self, rows: Sequence[MetricRow]) -> None:
         if not rows:
             return
@@ -650,7 +669,7 @@ class SqlTrackingStore(TrackingStore):
             else (ids[(run_id, key)], step, ts, 0.0, True)
             for run_id, key, value, step, ts in rows
         ]
-        conn.exec_driver_sql(self._insert_metric_sql, points)
+        self._insert_points(conn, points)
         # The newest point of each series is read back through the primary key, so it is right
         # even when batches arrive out of step order: one UPDATE, one index probe per series.
         m, lm = t.metrics, t.latest_metrics
@@ -803,6 +822,16 @@ class SqlTrackingStore(TrackingStore):
 
     def close(self) -> None:
         self.db.dispose()
+
+
+# SQLite binds at most 32,766 parameters a statement (999 before 3.32); a point has five.
+_SQLITE_ROWS_PER_INSERT = (32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999) // 5
+
+
+def _sqlite_multi_insert(rows: int) -> str:
+    values = ",".join(["(?,?,?,?,?)"] * rows)
+    columns = '(series_id, step, "timestamp", value, is_nan)'
+    return f"INSERT OR IGNORE INTO metrics {columns} VALUES {values}"
 
 
 def _fits(what: str, value: str, limit: int) -> None:
