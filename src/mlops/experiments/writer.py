@@ -29,7 +29,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Mapping
 
-from mlops.errors import BackendUnavailableError, ExperimentError, MLOpsError
+from mlops.errors import BackendUnavailableError, ExperimentError, MLOpsError, NotFoundError
 from mlops.experiments.entities import RunStatus, now_ms
 from mlops.experiments.store import MetricRow, TrackingStore
 
@@ -53,6 +53,8 @@ def _flush_all_at_exit() -> None:
         for run_id in open_runs:
             try:
                 writer.store.update_run(run_id, RunStatus.FINISHED, end_time=now_ms())
+            except NotFoundError:
+                continue  # purged meanwhile: nothing left to end
             except MLOpsError as exc:
                 log.error("run %s could not be ended at exit: %s", run_id, exc)
 
