@@ -8,6 +8,8 @@ for it, instead of starting deferred and failing with "database is locked" when 
 from __future__ import annotations
 
 import logging
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,13 +23,24 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from mlops.errors import BackendUnavailableError, ConfigError, SchemaOutdatedError
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Engines whose pooled connections a forked child must not use (SQLAlchemy's documented recipe:
+# dispose(close=False) in the child leaves the parent's connections alone).
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _drop_inherited_pools() -> None:
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_drop_inherited_pools)
 WRITE = "mlops_write"
 
 
@@ -61,13 +74,12 @@ def create_engine(uri: str, busy_timeout: float = 60.0) -> Engine:
                     f"cannot create the folder of the metadata store {path!r}: {exc.strerror}; "
                     "set MLOPS_HOME (or MLOPS_TRACKING_URI) to a writable place"
                 ) from exc
+        # Pooled: opening a SQLite connection reruns the PRAGMAs (and closing the last one
+        # checkpoints the WAL), ~1.5 ms per transaction. Forked children drop the inherited pool.
         engine = sa.create_engine(
-            url,
-            connect_args={"timeout": busy_timeout, "check_same_thread": False},
-            # A file connection is cheap to open and a pool would pin file handles across
-            # fork() in the multi-process writers; WAL needs no shared connection.
-            poolclass=NullPool if path and path != ":memory:" else None,
+            url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
         )
+        _engines.add(engine)
         _configure_sqlite(engine, busy_timeout)
         return engine
     try:
@@ -76,7 +88,9 @@ def create_engine(uri: str, busy_timeout: float = 60.0) -> Engine:
         raise ConfigError(
             "PostgreSQL needs the psycopg driver: pip install 'mlops[postgres]'"
         ) from exc
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    _engines.add(engine)
+    return engine
 
 
 def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:

@@ -10,8 +10,8 @@ import os
 import sqlite3
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -48,6 +48,7 @@ from mlops.store.sql.search import count_runs_query, search_runs_query
 
 MAX_RESULTS = 50_000
 _Point = tuple[int, int, int, float, bool]  # (series_id, step, timestamp, value, is_nan)
+_HISTORY_POINT = np.dtype([("step", "i8"), ("timestamp", "i8"), ("value", "f8"), ("is_nan", "?")])
 
 
 def encode_page_token(offset: int) -> str:
@@ -704,21 +705,16 @@ class SqlTrackingStore(TrackingStore):
             .order_by(m.c.step, m.c.timestamp)
         )
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
-            if not rows:
+            # Straight from the DBAPI cursor into one structured array: no Row object or tuple
+            # per point (100,000 of each set the garbage collector running, ~6x slower).
+            cursor = conn.execute(query).cursor
+            assert cursor is not None
+            points = np.fromiter(cast(Iterable[tuple[Any, ...]], cursor), dtype=_HISTORY_POINT)
+            if len(points) == 0:
                 self._require_run(conn, run_id)
-        if not rows:
-            return MetricHistory(key, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
-        steps, stamps, values, nans = zip(*rows, strict=True)
-        value_arr = np.fromiter(values, dtype=np.float64, count=len(rows))
-        nan_arr = np.fromiter(nans, dtype=bool, count=len(rows))
-        value_arr[nan_arr] = np.nan
-        return MetricHistory(
-            key,
-            np.fromiter(steps, dtype=np.int64, count=len(rows)),
-            np.fromiter(stamps, dtype=np.int64, count=len(rows)),
-            value_arr,
-        )
+        values = points["value"].copy()
+        values[points["is_nan"]] = np.nan
+        return MetricHistory(key, points["step"].copy(), points["timestamp"].copy(), values)
 
     def log_input(self, run_id: str, dataset: Dataset, context: str) -> Dataset:
         _fits("dataset name", dataset.name, 256)
