@@ -239,7 +239,8 @@ def copy_store(src: Stores, dst: Stores, progress: Progress | None = None) -> di
     with dst.db.read() as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(t.experiments)).scalar():
             raise InvalidStateError(
-                f"destination {dst.db.uri!r} already holds experiments; copy into an empty store"
+                f"destination {dst.db.uri!r} already holds experiments; copy into an empty store "
+                "(after a copy that failed half-way, drop and recreate the destination first)"
             )
     src_root = src.artifacts.uri_for("").rstrip("/")
     dst_root = dst.artifacts.uri_for("").rstrip("/")
@@ -266,17 +267,29 @@ def copy_store(src: Stores, dst: Stores, progress: Progress | None = None) -> di
                     f"COALESCE((SELECT MAX(id) FROM {name}), 0) + 1, false)"
                 )
     if move_artifacts:
+        counts["artifact files"] = _copy_artifact_files(src, dst, notify)
+    return counts
+
+
+def _copy_artifact_files(src: Stores, dst: Stores, notify: Progress) -> int:
+    """Copy every recorded artifact, a page of records at a time (keyset by URI)."""
+    copied, after = 0, ""
+    while True:
         with src.db.read() as conn:
-            rows = conn.execution_options(yield_per=1000).execute(
+            page = conn.execute(
                 sa.select(t.artifacts.c.uri, t.artifacts.c.sha256)
-            )
-            pending = [(r.uri, r.sha256) for r in rows]
-        for uri, sha256 in pending:
+                .where(t.artifacts.c.uri > after)
+                .order_by(t.artifacts.c.uri)
+                .limit(_BATCH)
+            ).all()
+        if not page:
+            return copied
+        for uri, sha256 in page:
             path = src.artifacts.relative(uri)
             src.artifacts.copy_to(dst.artifacts, path, sha256=sha256)
             notify("artifact", path)
-        counts["artifact files"] = len(pending)
-    return counts
+        copied += len(page)
+        after = page[-1].uri
 
 
 def _copy_table(
