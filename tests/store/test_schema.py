@@ -115,3 +115,21 @@ def test_many_processes_create_a_new_store_at_once(sql_backend: str, tmp_path) -
 
     tracker = ExperimentTracker(uri=sql_backend)
     assert len(tracker.search_runs("race", max_results=100)) == 8
+
+
+def test_an_exhausted_pool_is_a_passing_backend_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Callers retry BackendUnavailableError; a pool timeout must be one, never a raw error."""
+    from mlops.errors import BackendUnavailableError
+
+    uri = f"sqlite:///{tmp_path / 'pool.db'}"
+    db = Database(uri)
+    db.ensure_schema()
+    db.engine.dispose()
+    db.engine = sa.create_engine(uri, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    held = db.engine.connect()
+    with pytest.raises(BackendUnavailableError, match="failed"), db.read():
+        pass
+    with pytest.raises(BackendUnavailableError, match="failed"), db.write():
+        pass
+    held.close()
+    db.dispose()

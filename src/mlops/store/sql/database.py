@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from mlops.errors import BackendUnavailableError
 from mlops.store.sql import engine as engines
@@ -56,7 +57,7 @@ class Database:
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except OperationalError as exc:
+        except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
             raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
 
     @contextmanager
@@ -69,6 +70,9 @@ class Database:
         except OperationalError as exc:
             if is_lock_contention(exc):
                 raise
+            raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
+        except (InterfaceError, PoolTimeoutError) as exc:
+            # A dropped connection or an exhausted pool is passing: callers retry, never drop.
             raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
 
     def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 20) -> T:
