@@ -192,3 +192,40 @@ def test_a_recycled_pid_does_not_keep_a_dead_run_alive(config: MLOpsConfig) -> N
             t.runs.update().where(t.runs.c.id == run.id).values(pid=os.getpid(), start_time=1000)
         )
     assert tracker.stores.tracking.mark_dead_runs(stale_after_ms=60_000) == [run.id]
+
+
+CRASHING_CHILD = textwrap.dedent(
+    """
+    import sys
+    from mlops.config import MLOpsConfig
+    from mlops.experiments import ExperimentTracker
+
+    tracker = ExperimentTracker(config=MLOpsConfig(home=sys.argv[1], tracking_uri=sys.argv[2]))
+    run = tracker.start_experiment("crash")  # no `with`: only the exit hook can end it
+    run.log_metrics({"loss": 1.0}, step=0)
+    print(run.id, flush=True)
+    raise ValueError("diverged")
+    """
+)
+
+
+def test_an_uncaught_exception_ends_open_runs_failed(config: MLOpsConfig, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CRASHING_CHILD,
+            str(tmp_path / "home"),
+            config.resolved_tracking_uri,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert "ValueError: diverged" in proc.stderr  # the usual traceback is still printed
+    tracker = ExperimentTracker(config=config)
+    run = tracker.get_run(proc.stdout.strip())
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert "diverged" in run.error
+    assert run.metrics == {"loss": 1.0}

@@ -23,8 +23,11 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import sys
 import threading
 import time
+import traceback
+import types
 import weakref
 from collections import defaultdict
 from collections.abc import Mapping
@@ -41,9 +44,46 @@ _Call = tuple[int, str, int, int, Mapping[str, float]]
 _live_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
 
 
+# An exception nobody caught reaches sys.excepthook before the atexit handlers run; remembering
+# it lets runs left open end FAILED (or KILLED on Ctrl-C) instead of FINISHED.
+_uncaught: BaseException | None = None
+_hook_installed = False
+
+
+def _install_excepthook() -> None:
+    global _hook_installed
+    if _hook_installed:
+        return
+    _hook_installed = True
+    previous = sys.excepthook
+
+    def remember(
+        exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None
+    ) -> None:
+        global _uncaught
+        _uncaught = exc
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = remember
+
+
+def _exit_status() -> tuple[RunStatus, str | None]:
+    if _uncaught is None:
+        return RunStatus.FINISHED, None
+    text = "".join(traceback.format_exception(_uncaught, limit=20))[-10_000:]
+    if isinstance(_uncaught, KeyboardInterrupt):
+        return RunStatus.KILLED, text
+    return RunStatus.FAILED, text
+
+
 @atexit.register
 def _flush_all_at_exit() -> None:
-    """At a normal exit, make every logged point durable and end runs left open as FINISHED."""
+    """At exit, make every logged point durable and end runs left open.
+
+    They end FINISHED after a normal exit, FAILED after an uncaught exception (KILLED after
+    Ctrl-C), with the traceback as their error text.
+    """
+    status, error = _exit_status()
     for writer in list(_live_writers):
         open_runs = list(writer._active_runs)
         try:
@@ -52,7 +92,7 @@ def _flush_all_at_exit() -> None:
             log.error("metrics could not be written at exit: %s", exc)
         for run_id in open_runs:
             try:
-                writer.store.update_run(run_id, RunStatus.FINISHED, end_time=now_ms())
+                writer.store.update_run(run_id, status, end_time=now_ms(), error=error)
             except NotFoundError:
                 continue  # purged meanwhile: nothing left to end
             except MLOpsError as exc:
@@ -199,6 +239,7 @@ class MetricWriter:
                 self._thread.join(timeout=5)
 
     def _ensure_thread(self) -> None:
+        _install_excepthook()
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
                 target=self._run, name="mlops-metric-writer", daemon=True
