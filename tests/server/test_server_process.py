@@ -47,7 +47,9 @@ def test_server_killed_and_restarted_mid_ingestion_loses_and_duplicates_nothing(
             server.wait()
             threading.Thread(target=restart, daemon=True).start()
             run.log_params({"logged_during_outage": True})  # blocks, retrying, until it is back
-            assert restarted.is_set()
+            # It can only have succeeded against the new process; the restart thread may still
+            # be returning from its readiness wait, so give the event a moment.
+            assert restarted.wait(timeout=30)
         if step % 100 == 0:
             time.sleep(0.01)  # spread the stream over many batches
     run.end()
