@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops.config import MLOpsConfig, with_locations
+from mlops.defaults import ProcessDefault
 from mlops.errors import (
     ConfigError,
     ExperimentNotFoundError,
@@ -523,26 +524,19 @@ def _param_text(value: Any) -> str:
 
 # --- module functions over a default tracker ---------------------------------------------------
 
-_default: ExperimentTracker | None = None
-_default_lock = threading.Lock()
+_default: ProcessDefault[ExperimentTracker] = ProcessDefault(
+    ExperimentTracker, retire=ExperimentTracker.close
+)
 
 
 def default_tracker() -> ExperimentTracker:
     """The tracker the module functions use, configured from the environment on first use."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = ExperimentTracker()
-        return _default
+    return _default.get()
 
 
 def set_default_tracker(tracker: ExperimentTracker | None) -> None:
     """Replace (or, with None, forget) the tracker the module functions use."""
-    global _default
-    with _default_lock:
-        if _default is not None and _default is not tracker:
-            _default.close()
-        _default = tracker
+    _default.set(tracker)
 
 
 def active_run() -> ActiveRun | None:

@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import tempfile
-import threading
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from mlops.store.open import Stores
 
 from mlops.config import MLOpsConfig, with_locations
+from mlops.defaults import ProcessDefault
 from mlops.errors import (
     ApprovalError,
     ArtifactCorruptedError,
@@ -541,22 +541,17 @@ def _output_example(model: Any, input_example: Any) -> Any:
 
 # --- module functions over a default registry --------------------------------------------------
 
-_default: ModelRegistry | None = None
-_default_lock = threading.Lock()
+_default: ProcessDefault[ModelRegistry] = ProcessDefault(ModelRegistry)
 
 
 def default_registry() -> ModelRegistry:
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = ModelRegistry()
-        return _default
+    """The registry the module functions use, configured from the environment on first use."""
+    return _default.get()
 
 
 def set_default_registry(registry: ModelRegistry | None) -> None:
-    global _default
-    with _default_lock:
-        _default = registry
+    """Replace (or, with None, forget) the registry the module functions use."""
+    _default.set(registry)
 
 
 def register_model(name: str, model: Any, **kwargs: Any) -> ModelVersion:
