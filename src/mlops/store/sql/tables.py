@@ -321,3 +321,64 @@ idempotency_keys = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_idempotency_keys_created_at", "created_at"),
 )
+
+# --- Users, API tokens and roles (the tracking server's `--auth`) --------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(128), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled_at", BigInteger),  # a disabled user's tokens stop working
+)
+
+# Tokens are random 32-byte secrets shown once; only their sha256 is kept (a secret with that much
+# entropy needs no slow hash). `prefix` is the token's first characters, to tell tokens apart.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("last_used_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Index("ix_api_tokens_user_id", "user_id"),
+)
+
+# A role (viewer | editor | admin) on everything (scope "global", resource ""), on one experiment
+# (scope "experiment", resource = its id) or on one registered model (scope "model", its name).
+role_grants = Table(
+    "role_grants",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("scope", String(16), primary_key=True),
+    Column("resource", String(256), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_by", String(128), nullable=False),
+    Column("granted_at", BigInteger, nullable=False),
+)
+
+# Every write, with who, what and when. Each row carries the sha256 of its content and of the row
+# before it, so editing or deleting a row breaks the chain (governance verifies it).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("resource_id", String(512), nullable=False),
+    Column("status_code", Integer),
+    Column("details", Text),  # JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor", "actor", "at"),
+    Index("ix_audit_log_resource", "resource_type", "resource_id"),
+)
