@@ -300,6 +300,7 @@ class Page:
 
     def screenshot(self, name: str) -> Path:
         path = output_dir() / f"{name}.png"
+        self.page.evaluate("window.scrollTo(0, 0)")  # else the sticky top bar lands mid-page
         self.page.screenshot(path=str(path), full_page=True)
         return path
 

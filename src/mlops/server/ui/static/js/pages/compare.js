@@ -64,7 +64,7 @@ export async function comparePage(ctx) {
         const s = byRun.get(r.id);
         return s ? { name: labels[i], color: color(i), xs: s.steps, ys: s.values } : null;
       }).filter(Boolean);
-      show(curves, series.length ? lineChart(series, { yLabel: metric }) : h("p.muted", {}, `no run logged ${metric}`));
+      show(curves, series.length ? lineChart(series, { yLabel: metric, width: Math.max(curves.clientWidth, 480), height: 340 }) : h("p.muted", {}, `no run logged ${metric}`));
     } catch (exc) {
       show(curves, errorBox(exc));
     }
@@ -74,7 +74,9 @@ export async function comparePage(ctx) {
   function drawScatter() {
     const points = runs.map((r, i) => ({ x: r.params[scatterParam], y: r.metrics[scatterMetric], color: color(i), label: labels[i] }));
     show(scatter, scatterParam && scatterMetric
-      ? scatterChart(points, { xLabel: `params.${scatterParam}`, yLabel: scatterMetric, height: 280 })
+      ? scatterChart(points, {
+        xLabel: `params.${scatterParam}`, yLabel: scatterMetric, width: Math.max(scatter.clientWidth, 480), height: 300,
+      })
       : h("p.muted", {}, "The runs need a param and a metric to plot."));
   }
 

@@ -40,6 +40,13 @@ async function preview(holder, record, path) {
     if (type) {
       const { blob } = await api.artifactBlob(path, { type });
       const img = h("img.artifact-image", { alt: record.path, src: URL.createObjectURL(blob) });
+      img.addEventListener("load", () => {
+        // Small plots (a confusion matrix of a few pixels a cell) are scaled up, kept sharp.
+        if (img.naturalWidth < 240) {
+          img.style.width = `${img.naturalWidth * Math.floor(240 / img.naturalWidth)}px`;
+          img.style.imageRendering = "pixelated";
+        }
+      });
       show(holder, h("h3", {}, record.path), img);
     } else if (TEXT.test(record.path) || record.size < 4096) {
       const { blob, truncated } = await api.artifactBlob(path, { limit: PREVIEW_BYTES });
@@ -103,7 +110,11 @@ function metricsCard(run) {
       if (active !== key) return;
       const s = items[0];
       show(chartHolder, 
-        s ? lineChart([{ name: key, color: color(0), xs: s.steps, ys: s.values }], { yLabel: key }) : h("p.muted", {}, "no points"),
+        s
+          ? lineChart([{ name: key, color: color(0), xs: s.steps, ys: s.values }], {
+            yLabel: key, width: Math.max(chartHolder.clientWidth, 480), height: 300,
+          })
+          : h("p.muted", {}, "no points"),
         s && s.count > s.steps.length ? h("p.muted", {}, `${formatNumber(s.count)} points, ${formatNumber(s.steps.length)} drawn`) : null,
       );
     } catch (exc) {
@@ -143,7 +154,6 @@ export async function runPage(ctx, runId) {
   if (ctx.stale()) return;
   const facts = [
     ["Run ID", h("code", {}, run.id)],
-    ["Status", statusBadge(run.status)],
     ["User", run.user],
     ["Started", formatTime(run.start_time)],
     ["Ended", formatTime(run.end_time)],
