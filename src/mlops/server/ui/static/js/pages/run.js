@@ -4,7 +4,8 @@
 import * as api from "../api.js";
 import { color, lineChart } from "../chart.js";
 import {
-  card, errorBox, formatBytes, formatDuration, formatNumber, formatTime, h, kvTable, shortId, statusBadge, show,
+  card, errorBox, formatBytes, formatDuration, formatMetric, formatNumber, formatTime, h, kvTable, shortId, statusBadge,
+  show,
 } from "../dom.js";
 
 const TEXT = /\.(txt|log|json|jsonl|csv|tsv|ya?ml|md|py|toml|ini|cfg|xml|html?|js|sql|sh|r|out|err)$/i;
@@ -123,7 +124,7 @@ function metricsCard(run) {
   }
   const table = h("table.kv.metrics", {}, h("tbody", {}, keys.map((k) => {
     const tr = h("tr.clickable", { onclick: () => plot(k), dataset: { metric: k }, title: "show history" },
-      h("th", { scope: "row" }, k), h("td.num", {}, formatNumber(run.metrics[k])));
+      h("th", { scope: "row" }, k), h("td.num", {}, formatMetric(run.metrics[k])));
     rows.set(k, tr);
     return tr;
   })));

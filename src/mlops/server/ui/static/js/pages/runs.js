@@ -4,7 +4,7 @@
 import * as api from "../api.js";
 import { setParams } from "../app.js";
 import {
-  card, clear, errorBox, formatDuration, formatNumber, formatTime, h, keyRef, shortId, statusBadge, show,
+  card, clear, errorBox, formatDuration, formatMetric, formatNumber, formatTime, h, keyRef, shortId, statusBadge, show,
 } from "../dom.js";
 
 const ATTRIBUTES = [
@@ -158,7 +158,7 @@ export async function runsPage(ctx, experimentIds) {
       h("td.time", {}, formatTime(r.start_time)),
       h("td.num", {}, formatDuration(r.start_time, r.end_time)),
       h("td", {}, r.user),
-      metrics.map((k) => h("td.num", { dataset: { metric: k } }, formatNumber(r.metrics[k]))),
+      metrics.map((k) => h("td.num", { dataset: { metric: k } }, formatMetric(r.metrics[k]))),
       params.map((k) => h("td.param", { dataset: { param: k } }, r.params[k] ?? "")),
       tags.map((k) => h("td.param", {}, r.tags[k] ?? "")),
     ));
