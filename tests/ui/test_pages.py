@@ -226,3 +226,30 @@ def test_unknown_pages_and_ids_show_an_error(page: Any, ui_store: Any) -> None:
     assert "RunNotFoundError" in tab.locator(".error").inner_text()
     tab = page.open("/no/such/page")
     assert "no page at" in tab.locator(".error").inner_text()
+
+
+def test_buttons_follow_the_role_whoami_grants(page: Any, ui_store: Any) -> None:
+    tab = page.open("/models")
+    grants = tab.evaluate(
+        """async () => {
+            const roles = await import("/ui/static/js/roles.js");
+            const me = (global_role, models = {}) => ({ global_role, models });
+            return {
+                viewer: roles.canMoveStage(me("viewer"), "m", "none", "staging"),
+                editor: roles.canMoveStage(me("editor"), "m", "none", "staging"),
+                editorToProduction: roles.canMoveStage(me("editor"), "m", "staging", "production"),
+                adminOfModel: roles.canMoveStage(me("viewer", { m: "admin" }), "m", "staging",
+                    "production"),
+                adminOfOther: roles.canDecide(me("viewer", { other: "admin" }), "m"),
+                anonymous: roles.canRollback(me(null), "m"),
+            };
+        }"""
+    )
+    assert grants == {
+        "viewer": False,
+        "editor": True,
+        "editorToProduction": False,
+        "adminOfModel": True,
+        "adminOfOther": False,
+        "anonymous": False,
+    }

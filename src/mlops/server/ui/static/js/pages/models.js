@@ -8,6 +8,8 @@ import {
 import { canDecide, canMoveStage, canRollback } from "../roles.js";
 
 const STAGES = ["none", "staging", "production", "archived"];
+// The move offered first: the usual next step of a version's life.
+const NEXT = { none: "staging", staging: "production", production: "archived", archived: "staging" };
 const modelHref = (name) => `#/models/${encodeURIComponent(name)}`;
 
 export async function modelsPage(ctx) {
@@ -70,7 +72,7 @@ export async function modelPage(ctx, name, flash = null) {
     const targets = STAGES.filter((s) => s !== v.stage && canMoveStage(me, name, v.stage, s));
     if (!targets.length) return null;
     const chooser = h("select", { "aria-label": `new stage for version ${v.version}` },
-      targets.map((s) => h("option", { value: s, selected: s === (v.stage === "staging" ? "production" : "staging") }, s)));
+      targets.map((s) => h("option", { value: s, selected: s === NEXT[v.stage] }, s)));
     return h("span.stage-control", {}, chooser, h("button.small", {
       dataset: { promote: v.version },
       onclick: () => act(`version ${v.version} → ${chooser.value}`, () =>
