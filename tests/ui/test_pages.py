@@ -37,7 +37,15 @@ def test_experiments_page_lists_experiments_with_run_counts(page: Any, ui_store:
     assert iris.locator("td.num").nth(1).inner_text() == "12"
     assert rows.filter(has_text="digits-sweep").locator("td.num").nth(1).inner_text() == "4"
     page.screenshot("experiments")
-    iris.get_by_role("link").click()
+    iris.get_by_role("checkbox").check()
+    rows.filter(has_text="digits-sweep").get_by_role("checkbox").check()
+    tab.get_by_role("button", name="Runs of selected").click()
+    page.settle()
+    assert tab.locator("h1").inner_text() == "2 experiments"
+    assert tab.locator(".summary").inner_text() == "Runs 1\u201316 of 16"
+    tab.go_back()
+    page.settle()
+    tab.get_by_role("link", name="iris", exact=True).click()
     page.settle()
     assert tab.locator("h1").inner_text() == "iris"
 
@@ -184,6 +192,8 @@ def _move(page: Any, version: int, stage: str) -> None:
 def test_promote_roll_back_and_approve_a_model(page: Any, ui_store: Any) -> None:
     registry = ModelRegistry(config=ui_store.config)
     tab = page.open("/models")
+    assert tab.locator("table.grid tbody tr").count() == 1
+    page.screenshot("models")
     tab.get_by_role("link", name=ui_store.model).click()
     page.settle()
     assert tab.locator("table.versions tbody tr").count() == 2

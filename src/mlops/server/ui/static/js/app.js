@@ -42,7 +42,7 @@ export function setParams(updates, { push = false } = {}) {
 }
 
 function signIn(main, message) {
-  show(main, 
+  show(main,
     h("section.card.signin", {},
       h("h2", {}, "Sign in"),
       h("p", {}, message || "This server requires an API token. Create one with ", h("code", {}, "mlops users tokens create"), " and paste it here."),

@@ -80,7 +80,7 @@ export async function comparePage(ctx) {
       : h("p.muted", {}, "The runs need a param and a metric to plot."));
   }
 
-  show(ctx.main, 
+  show(ctx.main,
     h("nav.crumbs", {}, h("a", { href: "#/experiments" }, "Experiments"), " / ", `Compare ${runs.length} runs`),
     h("div.page-head", {}, h("h1", {}, `Comparing ${runs.length} runs`)),
     metricKeys.length

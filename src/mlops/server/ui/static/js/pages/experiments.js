@@ -39,7 +39,7 @@ export async function experimentsPage(ctx) {
         h("td.muted", {}, e.description || ""),
         h("td.time", {}, formatTime(e.created_at))))))
     : h("p.muted", {}, "No experiments yet. Start one from Python: ", h("code", {}, 'mlops.start_experiment("name")'));
-  show(ctx.main, 
+  show(ctx.main,
     h("div.page-head", {}, h("h1", {}, "Experiments"), h("span.muted", {}, `${items.length} experiments`),
       h("span.spacer"), items.length ? openSelected : null),
     card(null, body),

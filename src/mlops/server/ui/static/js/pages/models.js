@@ -132,7 +132,7 @@ export async function modelPage(ctx, name, flash = null) {
     }, "Roll back production")
     : null;
 
-  show(ctx.main, 
+  show(ctx.main,
     h("nav.crumbs", {}, h("a", { href: "#/models" }, "Models"), " / ", name),
     h("div.page-head", {}, h("h1", {}, name),
       model.stages.production ? h("span", {}, "production: ", h("b", {}, `v${model.stages.production}`)) : null),

@@ -52,7 +52,7 @@ async function preview(holder, record, path) {
     } else if (TEXT.test(record.path) || record.size < 4096) {
       const { blob, truncated } = await api.artifactBlob(path, { limit: PREVIEW_BYTES });
       const text = await blob.text();
-      show(holder, 
+      show(holder,
         h("h3", {}, record.path),
         h("pre.artifact-text", {}, text),
         truncated ? h("p.muted", {}, `Showing the first ${formatBytes(PREVIEW_BYTES)} of ${formatBytes(record.size)}.`) : null,
@@ -110,7 +110,7 @@ function metricsCard(run) {
       const { items } = await api.post("/metrics/histories", { run_ids: [run.id], keys: [key] });
       if (active !== key) return;
       const s = items[0];
-      show(chartHolder, 
+      show(chartHolder,
         s
           ? lineChart([{ name: key, color: color(0), xs: s.steps, ys: s.values }], {
             yLabel: key, width: Math.max(chartHolder.clientWidth, 480), height: 300,
@@ -150,7 +150,8 @@ export async function runPage(ctx, runId) {
     api.get(`/runs/${run.id}/children`),
     api.get(`/runs/${run.id}/artifacts`),
     api.get("/artifacts/root"),
-    run.parent_run_id ? api.get(`/runs/${run.parent_run_id}`).catch(() => null) : null,
+    // A parent deleted since still gets its link (by id), whatever the error was.
+    run.parent_run_id ? api.get(`/runs/${run.parent_run_id}`).catch(() => ({ id: run.parent_run_id, name: null })) : null,
   ]);
   if (ctx.stale()) return;
   const facts = [
@@ -160,7 +161,7 @@ export async function runPage(ctx, runId) {
     ["Ended", formatTime(run.end_time)],
     ["Duration", formatDuration(run.start_time, run.end_time)],
   ];
-  show(ctx.main, 
+  show(ctx.main,
     h("nav.crumbs", {}, h("a", { href: "#/experiments" }, "Experiments"), " / ",
       h("a", { href: `#/experiments/${experiment.id}/runs` }, experiment.name), " / ", run.name || shortId(run.id)),
     h("div.page-head", {}, h("h1", {}, run.name || run.id), statusBadge(run.status)),

@@ -53,6 +53,8 @@ export async function runsPage(ctx, experimentIds) {
     columns: loadColumns(experimentIds, keys),
     selected: new Map(), // run id -> name, kept across pages
     runs: [],
+    count: null, // {filter, count} of the current filter
+    requests: 0,
   };
   const title = experiments.length === 1 ? experiments[0].name : `${experiments.length} experiments`;
 
@@ -191,6 +193,7 @@ export async function runsPage(ctx, experimentIds) {
   }
 
   async function refresh() {
+    const mine = ++state.requests; // a slower, older answer must not overwrite a newer one
     const token = state.tokens[state.tokens.length - 1];
     const body = {
       experiment_ids: experimentIds,
@@ -202,11 +205,15 @@ export async function runsPage(ctx, experimentIds) {
     tableHolder.classList.add("busy");
     clear(filterError);
     try {
-      const [page, count] = await Promise.all([
-        api.post("/runs/search", body),
-        api.post("/runs/count", { experiment_ids: experimentIds, filter: state.filter || null }),
-      ]);
-      if (ctx.stale()) return;
+      // Sorting and paging keep the count: it is asked again only when the filter changes.
+      const filter = state.filter;
+      const counting = state.count && state.count.filter === filter
+        ? state.count
+        : api.post("/runs/count", { experiment_ids: experimentIds, filter: filter || null })
+          .then((c) => ({ filter, count: c.count }));
+      const [page, count] = await Promise.all([api.post("/runs/search", body), counting]);
+      if (ctx.stale() || mine !== state.requests) return;
+      state.count = count;
       state.runs = page.items;
       state.nextToken = page.next_page_token;
       const first = (state.tokens.length - 1) * state.pageSize;
@@ -217,8 +224,9 @@ export async function runsPage(ctx, experimentIds) {
       next.disabled = !state.nextToken;
       renderTable();
     } catch (exc) {
-      if (ctx.stale()) return;
+      if (ctx.stale() || mine !== state.requests) return;
       state.runs = [];
+      state.count = null;
       summary.textContent = "";
       prev.disabled = next.disabled = true;
       filterError.append(errorBox(exc));
@@ -228,7 +236,7 @@ export async function runsPage(ctx, experimentIds) {
     }
   }
 
-  show(ctx.main, 
+  show(ctx.main,
     h("nav.crumbs", {}, h("a", { href: "#/experiments" }, "Experiments"), " / ", title),
     h("div.page-head", {}, h("h1", {}, title), h("span.muted", {}, experimentIds.length === 1 ? `experiment ${experimentIds[0]}` : "")),
     card(null, [
