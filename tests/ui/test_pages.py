@@ -206,6 +206,12 @@ def test_promote_roll_back_and_approve_a_model(page: Any, ui_store: Any) -> None
     _move(page, 2, "production")
     assert registry.get_model(ui_store.model, version=1).stage is Stage.ARCHIVED
     assert registry.get_model(ui_store.model, version=2).stage is Stage.PRODUCTION
+    tab.get_by_label("alias", exact=True).fill("champion")
+    tab.get_by_label("alias version").select_option("2")
+    tab.get_by_role("button", name="Set alias").click()
+    page.settle()
+    assert registry.get_model(ui_store.model, alias="champion").version == 2
+    assert "@champion" in tab.locator("tr[data-version='2']").inner_text()
     page.screenshot("model")
 
     tab.once("dialog", lambda dialog: dialog.accept())
@@ -228,6 +234,10 @@ def test_promote_roll_back_and_approve_a_model(page: Any, ui_store: Any) -> None
     page.settle()
     assert registry.get_model(ui_store.model, version=2).stage is Stage.STAGING
     assert tab.locator("tr[data-request]").count() == 0
+
+    tab.get_by_role("button", name="remove alias champion").click()
+    page.settle()
+    assert "champion" not in registry.get_registered_model(ui_store.model).aliases
 
 
 def test_unknown_pages_and_ids_show_an_error(page: Any, ui_store: Any) -> None:

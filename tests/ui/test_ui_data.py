@@ -167,6 +167,15 @@ def test_promote_and_rollback_follow_the_stage_rules(api: TestClient) -> None:
     assert events[-1]["kind"] == "rollback"
     assert events[-1]["user"] == "server"  # no user given: the server's own
 
+    aliased = ok(api.post("/api/v1/models/m/versions/2/alias", json={"alias": "champion"}))
+    assert aliased["version"]["aliases"] == ["champion"]
+    bad = api.post("/api/v1/models/m/versions/2/alias", json={"alias": "production"})
+    assert bad.status_code == 400
+    assert "not a stage name" in bad.json()["error"]["message"]
+    removed = ok(api.post("/api/v1/models/m/aliases/champion/remove", json={}))
+    assert removed == {"version": None, "request": None}
+    assert ok(api.get("/api/v1/models/m"))["aliases"] == {}
+
     assert promote(api, 99, "staging").status_code == 404
     assert promote(api, one, "gold").status_code == 422
 
@@ -191,6 +200,10 @@ def test_with_approval_required_changes_wait_for_another_user(tmp_path: Path) ->
         assert again.status_code == 409
         assert "already approved" in again.json()["error"]["message"]
 
+        champion = api.post(
+            f"/api/v1/models/m/versions/{version}/alias", json={"alias": "champion", "user": "bob"}
+        )
+        assert ok(champion)["request"]["action"] == "alias"  # protected: it waits too
         second = ok(promote(api, version, "production", user="bob"))["request"]
         rejected = ok(api.post(f"/api/v1/requests/{second['id']}/reject", json={"comment": "no"}))
         assert rejected["request"]["status"] == "rejected"

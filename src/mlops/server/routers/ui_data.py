@@ -5,7 +5,8 @@
   each, fast on 10,000 runs).
 - ``POST /api/v1/metrics/histories``: several runs' histories of several metrics in one request,
   thinned to at most ``max_points`` points per series for drawing.
-- ``POST /api/v1/models/{name}/versions/{version}/promote``, ``/models/{name}/rollback``,
+- ``POST /api/v1/models/{name}/versions/{version}/promote`` and ``.../alias``,
+  ``/models/{name}/aliases/{alias}/remove``, ``/models/{name}/rollback``,
   ``/requests/{id}/approve`` and ``/requests/{id}/reject``: the registry's *rules* applied on
   the server (stage transitions, approvals when ``model_registry.approval_required``), for a
   browser, which cannot run ``ModelRegistry`` itself. The plain ``/stage`` route applies a stage
@@ -97,13 +98,18 @@ class Promote(_Body):
     user: UserName = None
 
 
+class SetAlias(_Body):
+    alias: Annotated[str, Field(min_length=1, max_length=256)]
+    user: UserName = None
+
+
 class Decide(_Body):
     comment: Comment = None
     user: UserName = None
 
 
 class Outcome(BaseModel):
-    """A change applied (``version`` set) or waiting for approval (``request`` set)."""
+    """A change applied (``version``), waiting for approval (``request``), or neither (removed)."""
 
     version: schemas.ModelVersion | None = None
     request: schemas.ApprovalRequest | None = None
@@ -183,7 +189,9 @@ def _registry(state: ServerState, user: str | None) -> _ServerRegistry:
     return _ServerRegistry(state.stores, user or state.config.user)
 
 
-def _outcome(result: ModelVersion | ApprovalRequest) -> dict[str, Any]:
+def _outcome(result: ModelVersion | ApprovalRequest | None) -> dict[str, Any]:
+    if result is None:
+        return {}
     if isinstance(result, ApprovalRequest):
         return {"request": result}
     return {"version": result}
@@ -196,6 +204,18 @@ def promote(name: str, version: int, body: Promote, state: State) -> Any:
     return _outcome(
         registry.promote_model(name, version, body.stage, body.archive_existing, body.comment)
     )
+
+
+@router.post("/models/{name}/versions/{version}/alias", response_model=Outcome)
+def set_alias(name: str, version: int, body: SetAlias, state: State) -> Any:
+    """Point an alias at a version (a pending request if the alias is protected and approval on)."""
+    return _outcome(_registry(state, body.user).set_alias(name, body.alias, version))
+
+
+@router.post("/models/{name}/aliases/{alias}/remove", response_model=Outcome)
+def remove_alias(name: str, alias: str, body: Decide, state: State) -> Any:
+    """Remove an alias (a pending request if it is protected and approval on)."""
+    return _outcome(_registry(state, body.user).delete_alias(name, alias))
 
 
 @router.post("/models/{name}/rollback", response_model=Outcome)

@@ -17,6 +17,10 @@ export function canMoveStage(me, name, from, to) {
   return modelRank(me, name) >= RANK[needed];
 }
 
+export function canEditModel(me, name) {
+  return modelRank(me, name) >= RANK.editor;
+}
+
 export function canDecide(me, name) {
   return modelRank(me, name) >= RANK.admin;
 }

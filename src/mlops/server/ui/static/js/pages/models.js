@@ -5,7 +5,7 @@ import * as api from "../api.js";
 import {
   card, errorBox, formatBytes, formatTime, h, shortId, stageBadge, show,
 } from "../dom.js";
-import { canDecide, canMoveStage, canRollback } from "../roles.js";
+import { canDecide, canEditModel, canMoveStage, canRollback } from "../roles.js";
 
 const STAGES = ["none", "staging", "production", "archived"];
 // The move offered first: the usual next step of a version's life.
@@ -32,6 +32,7 @@ export async function modelsPage(ctx) {
 
 function outcomeText(outcome, what) {
   if (outcome.request) return `Request #${outcome.request.id} (${what}) is waiting for another user's approval.`;
+  if (what.startsWith("alias")) return `Done: ${what}.`;
   const v = outcome.version;
   return `Version ${v.version} is now in ${v.stage}.`;
 }
@@ -55,6 +56,7 @@ export async function modelPage(ctx, name, flash = null) {
   }
   if (ctx.stale()) return;
   const me = ctx.me;
+  const canEdit = canEditModel(me, name);
   const pending = requests.items.filter((r) => r.name === name);
   const message = h("div.flash", { role: "status" }, flash ? h("p", {}, flash) : null);
 
@@ -94,13 +96,32 @@ export async function modelPage(ctx, name, flash = null) {
     h("tbody", {}, versions.items.map((v) => h("tr", { dataset: { version: v.version } },
       h("td.num", {}, `v${v.version}`),
       h("td", {}, stageBadge(v.stage)),
-      h("td", {}, v.aliases.map((a) => h("span.badge.alias", {}, `@${a}`))),
+      h("td", {}, v.aliases.map((a) => h("span.badge.alias", {}, `@${a}`, canEdit
+        ? h("button.remove", {
+          title: `remove alias ${a}`, "aria-label": `remove alias ${a}`,
+          onclick: () => act(`alias @${a} removed`, () => api.post(`${path}/aliases/${encodeURIComponent(a)}/remove`, {})),
+        }, "×")
+        : null))),
       h("td", {}, lineage(v)),
       h("td", {}, `${v.flavor}`),
       h("td.num", {}, formatBytes(v.size)),
       h("td", {}, v.created_by),
       h("td.time", {}, formatTime(v.created_at)),
       h("td.actions", {}, stageControl(v))))));
+
+  const aliasName = h("input", { placeholder: "alias, e.g. champion", "aria-label": "alias", size: 18 });
+  const aliasVersion = h("select", { "aria-label": "alias version" },
+    versions.items.map((v) => h("option", { value: v.version }, `v${v.version}`)));
+  const aliasForm = canEdit && versions.items.length
+    ? h("form.inline-form", {
+      onsubmit: (event) => {
+        event.preventDefault();
+        const alias = aliasName.value.trim();
+        act(`alias @${alias} → v${aliasVersion.value}`, () =>
+          api.post(`${path}/versions/${aliasVersion.value}/alias`, { alias }));
+      },
+    }, aliasName, aliasVersion, h("button", { type: "submit" }, "Set alias"))
+    : null;
 
   const requestsBody = pending.length
     ? h("table.grid.requests", {},
@@ -138,7 +159,7 @@ export async function modelPage(ctx, name, flash = null) {
       model.stages.production ? h("span", {}, "production: ", h("b", {}, `v${model.stages.production}`)) : null),
     model.description ? h("p", {}, model.description) : null,
     message,
-    card("Versions", h("div.table-scroll", {}, versionsTable), rollback),
+    card("Versions", h("div.table-scroll", {}, versionsTable), [aliasForm, rollback]),
     card(`Pending approval requests (${pending.length})`, requestsBody),
     card("History", historyBody),
   );
