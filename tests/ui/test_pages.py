@@ -273,3 +273,48 @@ def test_buttons_follow_the_role_whoami_grants(page: Any, ui_store: Any) -> None
         "adminOfOther": False,
         "anonymous": False,
     }
+
+
+def test_sign_in_with_a_token_and_see_only_what_the_role_allows(page: Any, ui_store: Any) -> None:
+    """The server's side of auth is stood in for at the network edge (this branch's server has
+    no --auth): requests without the token get the 401 the auth server sends, and whoami names a
+    viewer; everything else is the real server."""
+    seen: list[str | None] = []
+
+    def handle(route: Any) -> None:
+        token = route.request.headers.get("authorization")
+        seen.append(token)
+        if token != "Bearer secret-token":
+            error = {"type": "AuthenticationError", "message": "a valid API token is needed"}
+            route.fulfill(status=401, json={"error": error})
+        elif route.request.url.endswith("/api/v1/auth/whoami"):
+            route.fulfill(
+                json={
+                    "username": "carol",
+                    "auth_enabled": True,
+                    "global_role": "viewer",
+                    "experiments": {},
+                    "models": {},
+                }
+            )
+        else:
+            route.continue_()
+
+    page.expect_failures("/api/v1/auth/whoami")
+    page.page.route("**/api/v1/**", handle)
+    tab = page.open("/models")
+    assert tab.locator(".signin h2").inner_text() == "Sign in"
+    page.screenshot("sign-in")
+    tab.get_by_placeholder("API token").fill("secret-token")
+    tab.get_by_role("button", name="Sign in").click()
+    page.settle()
+    assert "carol (viewer)" in tab.locator("#who").inner_text()
+    tab.get_by_role("link", name=ui_store.model).click()
+    page.settle()
+    assert tab.locator("table.versions tbody tr").count() == 2
+    assert tab.get_by_role("button", name="Move").count() == 0  # a viewer moves nothing
+    assert tab.get_by_role("button", name="Set alias").count() == 0
+    assert seen[-1] == "Bearer secret-token"
+    tab.get_by_role("button", name="Sign out").click()
+    page.settle()
+    assert tab.locator(".signin").count() == 1

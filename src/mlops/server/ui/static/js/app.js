@@ -45,7 +45,9 @@ function signIn(main, message) {
   show(main,
     h("section.card.signin", {},
       h("h2", {}, "Sign in"),
-      h("p", {}, message || "This server requires an API token. Create one with ", h("code", {}, "mlops users tokens create"), " and paste it here."),
+      message
+        ? h("p", {}, message)
+        : h("p", {}, "This server requires an API token. Create one with ", h("code", {}, "mlops users tokens create"), " and paste it here."),
       h("form", {
         onsubmit: (event) => {
           event.preventDefault();
