@@ -104,8 +104,19 @@ def test_counts_per_experiment_and_per_filter(api: TestClient, make_run: Any) ->
     assert bad.json()["error"]["type"] == "InvalidFilterError"
     assert "^" in bad.json()["error"]["message"]
     assert api.post("/api/v1/runs/counts", json={"experiment_ids": []}).status_code == 422
-    nonsense = api.post("/api/v1/runs/keys", json={"experiment_ids": ["x"]})
-    assert nonsense.status_code == 404
+    for nonsense in ("x", "9" * 30, "-1"):
+        for route in ("keys", "counts", "count"):
+            answer = api.post(f"/api/v1/runs/{route}", json={"experiment_ids": [nonsense]})
+            assert answer.status_code == 404, answer.text
+    # An experiment that does not exist has no runs, as search says: nothing, not an error.
+    ghost = {"experiment_ids": ["987654"]}
+    assert ok(api.post("/api/v1/runs/keys", json=ghost)) == {
+        "params": [],
+        "metrics": [],
+        "tags": [],
+    }
+    assert ok(api.post("/api/v1/runs/counts", json=ghost)) == {"counts": {"987654": 0}}
+    assert ok(api.post("/api/v1/runs/count", json=ghost)) == {"count": 0}
 
 
 def test_histories_of_several_runs_thinned_for_drawing(api: TestClient, make_run: Any) -> None:
@@ -178,6 +189,8 @@ def test_promote_and_rollback_follow_the_stage_rules(api: TestClient) -> None:
 
     assert promote(api, 99, "staging").status_code == 404
     assert promote(api, one, "gold").status_code == 422
+    assert promote(api, 2**40, "staging").status_code == 422
+    assert api.post(f"/api/v1/requests/{2**64}/approve", json={}).status_code == 422
 
 
 def test_with_approval_required_changes_wait_for_another_user(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter
+from fastapi import Path as FastApiPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.errors import ConfigError
@@ -38,6 +39,7 @@ ExperimentIds = Annotated[
 ]
 Comment = Annotated[str, Field(max_length=10_000)] | None
 UserName = Annotated[str, Field(min_length=1, max_length=256)] | None
+Number = Annotated[int, FastApiPath(ge=0, le=2**31 - 1)]  # a version or request number
 
 
 class _Body(BaseModel):
@@ -139,6 +141,7 @@ def count_runs(body: CountRuns, tracking: Tracking) -> Any:
     """How many live runs of the experiments match the filter (the table's page count)."""
     if not isinstance(tracking, SqlTrackingStore):
         raise ConfigError("the server's tracking store is not a SQL store")
+    overview.experiment_keys(body.experiment_ids)  # a 404 for ids no database integer holds
     return {"count": tracking.count_runs(body.experiment_ids, body.filter)}
 
 
@@ -198,7 +201,7 @@ def _outcome(result: ModelVersion | ApprovalRequest | None) -> dict[str, Any]:
 
 
 @router.post("/models/{name}/versions/{version}/promote", response_model=Outcome)
-def promote(name: str, version: int, body: Promote, state: State) -> Any:
+def promote(name: str, version: Number, body: Promote, state: State) -> Any:
     """Move a version to a stage under the stage rules (a pending request if approval is on)."""
     registry = _registry(state, body.user)
     return _outcome(
@@ -207,7 +210,7 @@ def promote(name: str, version: int, body: Promote, state: State) -> Any:
 
 
 @router.post("/models/{name}/versions/{version}/alias", response_model=Outcome)
-def set_alias(name: str, version: int, body: SetAlias, state: State) -> Any:
+def set_alias(name: str, version: Number, body: SetAlias, state: State) -> Any:
     """Point an alias at a version (a pending request if the alias is protected and approval on)."""
     return _outcome(_registry(state, body.user).set_alias(name, body.alias, version))
 
@@ -225,12 +228,12 @@ def rollback(name: str, body: Decide, state: State) -> Any:
 
 
 @router.post("/requests/{request_id}/approve", response_model=Outcome)
-def approve(request_id: int, body: Decide, state: State) -> Any:
+def approve(request_id: Number, body: Decide, state: State) -> Any:
     """Approve another user's pending request and apply it."""
     return _outcome(_registry(state, body.user).approve(request_id, body.comment))
 
 
 @router.post("/requests/{request_id}/reject", response_model=Outcome)
-def reject(request_id: int, body: Decide, state: State) -> Any:
+def reject(request_id: Number, body: Decide, state: State) -> Any:
     """Reject a pending request."""
     return _outcome(_registry(state, body.user).reject(request_id, body.comment))

@@ -21,11 +21,14 @@ def experiment_keys(experiment_ids: Sequence[str]) -> list[int]:
     keys = []
     for experiment_id in experiment_ids:
         try:
-            keys.append(int(experiment_id))
+            key = int(experiment_id)
         except (TypeError, ValueError):
+            key = -1
+        if not 0 <= key < 2**63:  # beyond a database integer: no such experiment either
             raise ExperimentNotFoundError(
                 f"experiment id {experiment_id!r} is not an experiment id (they are integers)"
-            ) from None
+            )
+        keys.append(key)
     return keys
 
 
