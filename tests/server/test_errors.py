@@ -201,6 +201,18 @@ def test_no_endpoint_answers_500_to_unknown_ids(
         ("POST", "/api/v1/runs/{run_id}/restore"): {},
         ("POST", "/api/v1/models/{name}/restore"): {},
         ("POST", "/api/v1/models/{name}/versions/{version}/restore"): {},
+        # The web UI's routes (routers/ui_data.py). Keys and counts read like search: an unknown
+        # experiment has no runs (tests/ui/test_ui_data.py checks those answers).
+        ("POST", "/api/v1/runs/keys"): None,
+        ("POST", "/api/v1/runs/counts"): None,
+        ("POST", "/api/v1/runs/count"): None,
+        ("POST", "/api/v1/metrics/histories"): {"run_ids": [ghost_run], "keys": ["loss"]},
+        ("POST", "/api/v1/models/{name}/versions/{version}/promote"): {"stage": "staging"},
+        ("POST", "/api/v1/models/{name}/versions/{version}/alias"): {"alias": "champion"},
+        ("POST", "/api/v1/models/{name}/aliases/{alias}/remove"): {},
+        ("POST", "/api/v1/models/{name}/rollback"): {},
+        ("POST", "/api/v1/requests/{request_id}/approve"): {},
+        ("POST", "/api/v1/requests/{request_id}/reject"): {},
     }
     query = {
         "/api/v1/experiments/by-name": {"name": "ghost"},

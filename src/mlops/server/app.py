@@ -24,7 +24,8 @@ from mlops.server import schemas
 from mlops.server.dependencies import ServerState, State
 from mlops.server.errors import error_response, install_error_handlers
 from mlops.server.instrumentation import RequestMetrics, metrics_response
-from mlops.server.routers import artifacts, experiments, metrics, models, runs
+from mlops.server.routers import artifacts, experiments, metrics, models, runs, ui_data
+from mlops.server.ui import mount_ui
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ def create_app(config: MLOpsConfig | None = None) -> FastAPI:
     )
     app.state.mlops = state
     install_error_handlers(app)
-    for module in (experiments, runs, metrics, artifacts, models):
+    for module in (experiments, runs, metrics, artifacts, models, ui_data):
         app.include_router(module.router)
+    mount_ui(app)
 
     registry = CollectorRegistry()
     app.add_middleware(RequestMetrics, registry=registry)
