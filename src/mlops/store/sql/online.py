@@ -46,20 +46,23 @@ class SqliteOnlineStore(OnlineStore):
         self._local = threading.local()
         self._known: set[str] = set()
 
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendUnavailableError(
+                f"cannot open the online store {self.uri!r}: {exc}"
+            ) from exc
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA busy_timeout=60000")
-            except (OSError, sqlite3.Error) as exc:
-                raise BackendUnavailableError(
-                    f"cannot open the online store {self.uri!r}: {exc}"
-                ) from exc
-            self._local.conn = conn
+            conn = self._local.conn = self._connect()
         return conn
 
     def _ensure(self, conn: sqlite3.Connection, table: str) -> None:
@@ -72,16 +75,24 @@ class SqliteOnlineStore(OnlineStore):
             self._known.add(table)
 
     def begin(self, table: str) -> OnlineWriter:
+        # A connection of its own: even this thread's lookups keep reading the old rows.
+        conn = self._connect()
+        try:
+            self._ensure(conn, table)
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise BackendUnavailableError(f"online store {self.uri!r}: {exc}") from exc
+        return _SqliteWriter(conn, _UPSERT.format(t=table), self.uri, close=True)
+
+    def write(self, table: str, rows: Iterable[OnlineRow]) -> None:
         conn = self._conn()
         try:
             self._ensure(conn, table)
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise BackendUnavailableError(f"online store {self.uri!r}: {exc}") from exc
-        return _SqliteWriter(conn, _UPSERT.format(t=table), self.uri)
-
-    def write(self, table: str, rows: Iterable[OnlineRow]) -> None:
-        writer = self.begin(table)
+        writer = _SqliteWriter(conn, _UPSERT.format(t=table), self.uri, close=False)
         try:
             writer.write(list(rows))
         except BaseException:
@@ -119,10 +130,11 @@ class SqliteOnlineStore(OnlineStore):
 
 
 class _SqliteWriter(OnlineWriter):
-    def __init__(self, conn: sqlite3.Connection, upsert: str, uri: str):
+    def __init__(self, conn: sqlite3.Connection, upsert: str, uri: str, close: bool):
         self.conn = conn
         self.upsert = upsert
         self.uri = uri
+        self.close = close
 
     def write(self, rows: Sequence[OnlineRow]) -> None:
         try:
@@ -135,7 +147,12 @@ class _SqliteWriter(OnlineWriter):
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise BackendUnavailableError(f"online store {self.uri!r}: {exc}") from exc
+        finally:
+            if self.close:
+                self.conn.close()
 
     def abort(self) -> None:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+        if self.close:
+            self.conn.close()
