@@ -43,6 +43,7 @@ from mlops.features.materialize import (
 )
 from mlops.features.plan import Plan, apply_plan, make_plan
 from mlops.features.refs import infer_type, parse_refs
+from mlops.features.skew import SkewReport, check_skew
 from mlops.features.sources import FileSource, FrameSource, Source, as_source
 from mlops.features.store import DefinitionStore, Materialization, OnlineStore
 from mlops.features.training import OnDemandStep, TrainingSet, apply_on_demand
@@ -691,3 +692,8 @@ class FeatureStore:
             scanner, view, list(keys), None if start is None else to_micros(start), end_us
         )
         return validate_window(scanner.con, view, [k for k, _ in keys], window)
+
+    def check_skew(self, feature_view: str, sample: int = 100) -> SkewReport:
+        """Compare online values of a sample of entities with their offline point-in-time values
+        as of the view's last materialization (see ``skew.py``)."""
+        return check_skew(self, feature_view, sample)

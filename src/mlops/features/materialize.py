@@ -80,7 +80,7 @@ def validate_window(
         distinct = ", ".join([*(quote(k) for k in keys), "__ts"])
         row = con.execute(
             f"SELECT count(*) - count(DISTINCT ({distinct})) FROM {window}"
-        ).fetchone()
+        ).fetchall()[0]
         duplicates = int(row[0]) if row else 0
     return check(f"feature view {view.name!r}", rows, stats, view.expectations, duplicates)
 
@@ -121,7 +121,7 @@ def materialize_view(
         f"FROM {window} QUALIFY row_number() OVER (PARTITION BY {partition} "
         "ORDER BY __ts DESC, __cr DESC NULLS LAST) = 1"
     )
-    counted = con.execute("SELECT count(*) FROM __mlops_latest").fetchone()
+    counted = con.execute("SELECT count(*) FROM __mlops_latest").fetchall()[0]
     total = int(counted[0]) if counted else 0
     written = 0
     cursor = con.execute("SELECT key, event_us, payload FROM __mlops_latest")

@@ -115,7 +115,7 @@ def column_stats(
             parts += [f"min({col})", f"max({col})", f"avg({col})", f"stddev_samp({col})"]
         else:
             parts += [f"min({col})::VARCHAR", f"max({col})::VARCHAR", "NULL", "NULL"]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchone()
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchall()[0]
     assert row is not None
     total = int(row[0])
     stats: dict[str, ColumnStats] = {}

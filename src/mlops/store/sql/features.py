@@ -168,7 +168,7 @@ class SqlDefinitionStore(DefinitionStore):
                 where = [le.c[n] == v for n, v in zip(names, edge, strict=True)]
                 if conn.execute(sa.select(le.c.src_type).where(*where)).first() is None:
                     conn.execute(
-                        le.insert().values(dict(zip(names, edge, strict=True)), created_at=now)
+                        le.insert().values(**dict(zip(names, edge, strict=True)), created_at=now)
                     )
 
         self.db.write_retrying(write)
