@@ -89,6 +89,7 @@ class Entity:
     name: str
     join_keys: tuple[tuple[str, ValueType], ...] = ()
     description: str = ""
+    version: int = 0
 
     def __init__(
         self,
@@ -97,6 +98,7 @@ class Entity:
         | Iterable[tuple[str, ValueType | str | type]]
         | None = None,
         description: str = "",
+        version: int = 0,
     ):
         _check_name("entity", name)
         pairs = list(join_keys.items() if isinstance(join_keys, Mapping) else join_keys or [])
@@ -114,6 +116,7 @@ class Entity:
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "join_keys", keys)
         object.__setattr__(self, "description", description)
+        object.__setattr__(self, "version", version)
 
     @property
     def key_names(self) -> tuple[str, ...]:

@@ -77,7 +77,10 @@ def from_spec(kind: str, spec: dict[str, Any], version: int) -> Definition:
     )
     if kind == "entity":
         return Entity(
-            spec["name"], [tuple(p) for p in spec["join_keys"]], spec.get("description", "")
+            spec["name"],
+            [tuple(p) for p in spec["join_keys"]],
+            spec.get("description", ""),
+            version,
         )
     if kind == "feature_view":
         ttl = spec.get("ttl_seconds")
