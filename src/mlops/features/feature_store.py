@@ -410,9 +410,6 @@ class FeatureStore:
             known_at,
             full_feature_names,
         )
-        from mlops.experiments.datasets import describe_dataset
-
-        digest = describe_dataset(entity_df).digest
         outputs = [
             (f"{r.view.name}__{f}" if full_feature_names else f, r.view, f)
             for r in view_requests
@@ -426,7 +423,7 @@ class FeatureStore:
             scanner.con,
             sql,
             [r.view for r in view_requests],
-            digest,
+            entity_df,
             on_demand,
             hidden,
             outputs,

@@ -69,7 +69,7 @@ class TrainingSet:
         con: duckdb.DuckDBPyConnection,
         sql: str,
         views: Sequence[FeatureView],
-        entity_digest: str,
+        entity_df: pd.DataFrame | pa.Table,
         on_demand: Sequence[OnDemandStep] = (),
         hidden: Sequence[str] = (),
         outputs: Sequence[tuple[str, FeatureView | None, str]] = (),
@@ -78,11 +78,21 @@ class TrainingSet:
         self._con = con
         self.sql = sql
         self.views = list(views)
-        self.entity_digest = entity_digest
+        self._entity_df = entity_df
+        self._entity_digest: str | None = None
         self._on_demand = list(on_demand)
         self._hidden = list(hidden)
         self._outputs = list(outputs)  # (output column, view or None, feature)
         self._definitions = definitions
+
+    @property
+    def entity_digest(self) -> str:
+        """Content hash of the entity rows (computed on first use: logging needs it)."""
+        if self._entity_digest is None:
+            from mlops.experiments.datasets import describe_dataset
+
+            self._entity_digest = describe_dataset(self._entity_df).digest
+        return self._entity_digest
 
     def to_arrow(self) -> pa.Table:
         """The training set as an Arrow table."""
