@@ -12,9 +12,8 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
@@ -22,6 +21,9 @@ import sqlalchemy as sa
 from mlops.features.entities import FeatureView, ValueType
 from mlops.features.errors import InvalidFeatureInputError
 from mlops.features.sources import FileSource, FrameSource, Source, SqlSource
+
+if TYPE_CHECKING:
+    import duckdb
 
 _INTS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 _FAMILIES: dict[ValueType, tuple[str, ...]] = {
@@ -72,6 +74,8 @@ def timestamp_sql(column: str, duck_type: str, what: str) -> str:
 
 def connect() -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB session in UTC."""
+    import duckdb  # here: importing it costs ~0.1 s, which `import mlops` need not pay
+
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     return con
@@ -120,6 +124,8 @@ class Scanner:
 
     def columns(self, view: FeatureView) -> dict[str, str]:
         """The source's column names and DuckDB types (reads only metadata or a sample)."""
+        import duckdb
+
         try:
             rows = self.con.execute(
                 f"DESCRIBE SELECT * FROM {self.relation(view, sample=True)}"

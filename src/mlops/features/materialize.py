@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from mlops.features.engine import Scanner, check_view_columns, quote, timestamp_sql
 from mlops.features.entities import FeatureView, ValueType
@@ -20,6 +19,9 @@ from mlops.features.errors import FeatureValidationError
 from mlops.features.online import key_sql, payload_sql
 from mlops.features.store import OnlineStore, writing
 from mlops.features.validation import ValidationReport, check, column_stats
+
+if TYPE_CHECKING:
+    import duckdb
 
 Progress = Callable[[int, int], None]  # (rows written, rows in total)
 BATCH = 20_000

@@ -13,8 +13,8 @@ single ordering, so it runs as a range join ranked per entity row instead of an 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -29,6 +29,9 @@ from mlops.features.engine import (
 )
 from mlops.features.entities import FeatureView, ValueType
 from mlops.features.errors import InvalidFeatureInputError
+
+if TYPE_CHECKING:
+    import duckdb
 
 ROW = "__mlops_row"
 TS = "__mlops_ts"

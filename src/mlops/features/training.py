@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
@@ -23,6 +22,8 @@ from mlops.features.errors import FeatureValidationError, InvalidFeatureInputErr
 from mlops.features.validation import ValidationReport, check, column_stats
 
 if TYPE_CHECKING:
+    import duckdb
+
     from mlops.experiments.entities import Dataset
     from mlops.features.store import DefinitionStore
 

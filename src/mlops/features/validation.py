@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from mlops.features.errors import InvalidFeatureInputError
+
+if TYPE_CHECKING:
+    import duckdb
 
 KEYS = "__keys__"
 
