@@ -162,3 +162,24 @@ def test_csv_source(store: FeatureStore, tmp_path: Path) -> None:
     assert store.get_historical_features(entities, ["csv:trips"]).to_pandas()["trips"].tolist() == [
         5
     ]
+
+
+def test_s3_folder_source_and_offline_push(
+    store: FeatureStore, s3_bucket: object, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setenv("MLOPS_S3_ENDPOINT_URL", moto_endpoint)
+    buffer = io.BytesIO()
+    pd.DataFrame(
+        {"driver_id": [1], "event_timestamp": [datetime(2024, 1, 1)], "trips": [5]}
+    ).to_parquet(buffer, index=False)
+    name = s3_bucket.name  # type: ignore[attr-defined]
+    s3_bucket.put_object(Key="offline/stats/part-0.parquet", Body=buffer.getvalue())  # type: ignore[attr-defined]
+    source = FileSource(f"s3://{name}/offline/stats")
+    store.apply(DRIVER, FeatureView("stats", ["driver"], [Feature("trips", "int64")], source))
+    pushed = {"driver_id": 2, "event_timestamp": datetime(2024, 1, 2), "trips": 7}
+    store.push("stats", [pushed], to_offline=True)
+    entities = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [datetime(2024, 2, 1)] * 2})
+    out = store.get_historical_features(entities, ["stats:trips"]).to_pandas()
+    assert out["trips"].tolist() == [5, 7]

@@ -107,7 +107,7 @@ class Scanner:
 
     def source_relation(self, source: Source, owner: str, sample: bool = False) -> str:
         if isinstance(source, FileSource):
-            path = self._path(source.path)
+            path = self._path(source.path, source.format)
             reader = "read_parquet" if source.format == "parquet" else "read_csv"
             extra = ", union_by_name = true" if source.format == "parquet" else ""
             return f"{reader}({literal(path)}{extra})"
@@ -141,22 +141,20 @@ class Scanner:
         self.con.register(name, data)
         return name
 
-    def _path(self, path: str) -> str:
+    def _path(self, path: str, fmt: str) -> str:
         if "://" in path and not path.startswith("file://"):
             protocol = path.split("://", 1)[0]
             if protocol not in self._fs_registered:
-                import fsspec
-
                 try:
-                    self.con.register_filesystem(fsspec.filesystem(protocol))
+                    self.con.register_filesystem(filesystem(protocol))
                 except (ImportError, ValueError) as exc:
                     raise InvalidFeatureInputError(
                         f"reading {path!r} needs an fsspec filesystem for {protocol!r} "
                         f"(for s3://: pip install 'mlops[s3]'): {exc}"
                     ) from exc
                 self._fs_registered.add(protocol)
-        elif not any(ch in path for ch in "*?[") and not path.endswith((".parquet", ".csv")):
-            return path.rstrip("/") + "/**/*.*"  # a folder: every file below it
+        if not any(ch in path for ch in "*?[") and not path.lower().endswith((f".{fmt}", ".gz")):
+            return path.rstrip("/") + f"/**/*.{fmt}"  # a folder: every such file below it
         return path
 
     def _sql_reader(self, source: SqlSource, sample: bool) -> pa.RecordBatchReader:
@@ -183,6 +181,18 @@ class Scanner:
                 f"SQL table {source.table!r} is empty; a SQL source needs rows to learn its types"
             )
         return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], iterator))
+
+
+def filesystem(protocol: str) -> Any:
+    """The fsspec filesystem for a URL scheme; ``s3`` is configured like the artifact store's
+    (endpoint from ``MLOPS_S3_ENDPOINT_URL``, credentials from the AWS environment)."""
+    if protocol in ("s3", "s3a"):
+        from mlops.artifacts.filesystems import create_filesystem
+
+        return create_filesystem("s3", None)
+    import fsspec
+
+    return fsspec.filesystem(protocol)
 
 
 def describe_frame(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, str]:

@@ -671,7 +671,10 @@ class FeatureStore:
             if isinstance(frame, pa.Table)
             else pa.Table.from_pandas(frame, preserve_index=False)
         )
-        fs, root = fsspec.core.url_to_fs(src.path)
+        if "://" in src.path:
+            fs, root = engine.filesystem(src.path.split("://", 1)[0]), src.path.split("://", 1)[1]
+        else:
+            fs, root = fsspec.filesystem("file"), src.path
         fs.makedirs(root, exist_ok=True)
         with fs.open(f"{root}/push-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet", "wb") as fh:
             pq.write_table(table, fh)
