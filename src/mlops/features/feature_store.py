@@ -13,15 +13,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
 from mlops.config import MLOpsConfig, with_locations
-from mlops.errors import ConfigError
+from mlops.errors import ConfigError, InvalidStateError
 from mlops.features import engine, offline, specs
 from mlops.features import online as lookup
+from mlops.features.declare import declare_view
 from mlops.features.entities import (
     Definition,
     Entity,
@@ -32,6 +34,7 @@ from mlops.features.entities import (
     ValueType,
 )
 from mlops.features.errors import FeatureDefinitionNotFoundError, InvalidFeatureInputError
+from mlops.features.feast_backend import FeastBackend, generate_repo
 from mlops.features.materialize import (
     EPOCH,
     MaterializeResult,
@@ -42,7 +45,7 @@ from mlops.features.materialize import (
     window_sql,
 )
 from mlops.features.plan import Plan, apply_plan, make_plan
-from mlops.features.refs import infer_type, parse_refs
+from mlops.features.refs import parse_refs
 from mlops.features.skew import SkewReport, check_skew
 from mlops.features.sources import FileSource, FrameSource, Source, as_source
 from mlops.features.store import DefinitionStore, Materialization, OnlineStore
@@ -54,15 +57,15 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 Keys = tuple[tuple[str, ValueType], ...]
-_TIMESTAMP_NAMES = ("timestamp", "event_timestamp", "event_time", "ts")
 
 
 class FeatureStore:
     """Feature definitions, point-in-time training sets, and online features.
 
     Args:
-        backend: ``"mlops"`` (DuckDB offline, SQLite/Redis online). ``"feast"`` is not
-            available yet.
+        backend: ``"mlops"`` (DuckDB offline, SQLite/Redis online) or ``"feast"``: the seed's
+            calls (register_feature_view, get_historical_features, materialize*,
+            get_online_features) carried out by a Feast repository (``feast_backend.py``).
         offline_store: Root folder (local or ``s3://``) of views registered without a source:
             view ``v`` reads ``<root>/v/``. Default ``<MLOPS_HOME>/features``.
         online_store: ``sqlite:///PATH`` (default ``<MLOPS_HOME>/online.db``) or
@@ -70,6 +73,8 @@ class FeatureStore:
         config: The mlops configuration (metadata store location, user).
         tracking_uri: Metadata store URI overriding the configuration's.
         show_progress: Show Rich progress bars during materialization.
+        feast_repo: With ``backend="feast"``: an existing Feast repository folder; default, one
+            generated under ``<MLOPS_HOME>/feast`` for the given stores.
     """
 
     def __init__(
@@ -81,14 +86,14 @@ class FeatureStore:
         config: MLOpsConfig | None = None,
         tracking_uri: str | None = None,
         show_progress: bool = True,
+        feast_repo: str | None = None,
     ):
-        if backend == "feast":
+        if backend not in ("mlops", "feast"):
             raise ConfigError(
-                "backend='feast' is not available yet; use backend='mlops' (DuckDB offline, "
-                "SQLite or Redis online), which reads the same Parquet files"
+                f"unknown feature store backend {backend!r}; use 'mlops' (DuckDB offline, "
+                "SQLite or Redis online) or 'feast' (a Feast repository; pip install "
+                "'mlops[feast]')"
             )
-        if backend not in ("mlops", "duckdb"):
-            raise ConfigError(f"unknown feature store backend {backend!r}; use 'mlops'")
         self.config = with_locations(config, tracking_uri)
         home = self.config.home
         self.offline_root = (offline_store or str(home / "features")).rstrip("/")
@@ -100,6 +105,12 @@ class FeatureStore:
         self._functions: dict[str, Any] = {}
         self._cache: dict[str, tuple[float, FeatureView, Keys]] = {}
         self.cache_seconds = 5.0  # how long get_online_features trusts a view it has loaded
+        self._feast: FeastBackend | None = None
+        if backend == "feast":
+            repo = (
+                Path(feast_repo) if feast_repo else generate_repo(home / "feast", self.online_uri)
+            )
+            self._feast = FeastBackend(repo, self.offline_root)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -213,64 +224,35 @@ class FeatureStore:
         ``<offline_store>/<name>/``.
         """
         src = as_source(source) if source is not None else FileSource(f"{self.offline_root}/{name}")
-        if isinstance(src, FrameSource):
+        if isinstance(src, FrameSource) and src.frame is not None:
             self._frames[name] = src.frame
-        names: list[str] = []
-        new_entities: list[Entity] = []
-        ts_field = timestamp_field
-        scanner = self._scanner()
-        probe = FeatureView(name, ("_",), (Feature("_"),), src)
-        columns: dict[str, str] | None = None
 
-        def column_types() -> dict[str, str]:
-            nonlocal columns
-            if columns is None:
-                columns = scanner.columns(probe)
-            return columns
+        def known_entity(entity: str) -> Entity | None:
+            if self._feast is not None:
+                return None  # Feast's registry holds the entities
+            try:
+                return self.get_entity(entity)
+            except FeatureDefinitionNotFoundError:
+                return None
 
-        for entity in entities:
-            if isinstance(entity, Entity):
-                new_entities.append(entity)
-                names.append(entity.name)
-            elif ts_field is None and entity in _TIMESTAMP_NAMES:
-                ts_field = entity
-            else:
-                try:
-                    self.get_entity(entity)
-                except FeatureDefinitionNotFoundError:
-                    kind = column_types().get(entity, "VARCHAR")
-                    key_type = (
-                        ValueType.INT64
-                        if engine.matches(ValueType.INT64, kind)
-                        else ValueType.STRING
-                    )
-                    new_entities.append(Entity(entity, {entity: key_type}))
-                names.append(entity)
-        typed: list[Feature] = []
-        for feature in features:
-            if isinstance(feature, Feature):
-                typed.append(feature)
-                continue
-            fname, _, ftype = feature.partition(":")
-            if not ftype:
-                cols = column_types()
-                if fname not in cols:
-                    raise InvalidFeatureInputError(
-                        f"feature view {name!r}: its source has no column {fname!r}"
-                    )
-                ftype = infer_type(cols[fname], f"feature {fname!r} of view {name!r}")
-            typed.append(Feature(fname, ValueType.parse(ftype, f"feature {fname!r}")))
-        view = FeatureView(
-            name=name,
-            entities=tuple(names),
-            features=tuple(typed),
-            source=src,
-            timestamp_field=ts_field or "event_timestamp",
+        view, new_entities = declare_view(
+            self._scanner(), name, entities, features, src, known_entity,
+            timestamp_field=timestamp_field,
             created_timestamp_field=created_timestamp_field,
             ttl=timedelta(hours=ttl_hours) if ttl_hours else None,
             description=description,
             expectations=tuple(expectations),
-        )
+        )  # fmt: skip
+        if self._feast is not None:
+            if not isinstance(src, FileSource):
+                raise InvalidFeatureInputError("the Feast backend reads file sources only")
+            keys = [k for e in new_entities for k in e.join_keys]
+            features_typed = [(f.name, f.dtype) for f in view.features]
+            self._feast.register_feature_view(
+                name, keys, features_typed, view.ttl, src.path, view.timestamp_field,
+                view.created_timestamp_field,
+            )  # fmt: skip
+            return Completed(view)
         self.apply(*new_entities, view, force=force)
         return Completed(self.get_feature_view(name))
 
@@ -361,6 +343,12 @@ class FeatureStore:
             known_at: Also require that a row had been written (created) by that time.
             full_feature_names: Name outputs ``view__feature`` instead of ``feature``.
         """
+        if self._feast is not None:
+            if known_at:
+                raise InvalidStateError("known-at retrieval is not supported by the feast backend")
+            return self._feast_training_set(
+                entity_df, features, timestamp_column, full_feature_names
+            )
         if isinstance(features, str):
             features = self.get_feature_service(features)
         refs = parse_refs(features)
@@ -429,6 +417,19 @@ class FeatureStore:
             outputs,
             self.definitions,
         )
+
+    def _feast_training_set(
+        self, entity_df: Any, features: Any, timestamp_column: str, full_feature_names: bool
+    ) -> TrainingSet:
+        assert self._feast is not None
+        if isinstance(features, str | FeatureService) or not isinstance(features, Sequence):
+            raise InvalidStateError("the Feast backend takes features as 'view:feature' references")
+        frame = entity_df.to_pandas() if isinstance(entity_df, pa.Table) else entity_df
+        frame = frame.rename(columns={timestamp_column: "event_timestamp"})
+        result = self._feast.get_historical_features(frame, features, full_feature_names)
+        con = engine.connect()
+        con.register("__feast_result", result)
+        return TrainingSet(con, "SELECT * FROM __feast_result", [], entity_df)
 
     def _on_demand_or_raise(self, name: str) -> OnDemandFeatureView:
         try:
@@ -507,6 +508,12 @@ class FeatureStore:
         progress: Progress | None,
         incremental: bool,
     ) -> list[MaterializeResult]:
+        if self._feast is not None:
+            if incremental:
+                self._feast.materialize_incremental(end, views)
+            else:
+                self._feast.materialize(start, end, views)
+            return []  # Feast reports no per-view figures
         end_us = to_micros(end)
         results = []
         with self._progress() as bar:
@@ -574,6 +581,10 @@ class FeatureStore:
         """
         if (feature_view is None) == (features is None):
             raise InvalidFeatureInputError("give exactly one of feature_view= or features=")
+        if self._feast is not None:
+            if feature_view is None:
+                raise InvalidStateError("the Feast backend looks up one feature_view= at a time")
+            return self._feast.get_online_features(entities, feature_view)
         refs = parse_refs([feature_view] if feature_view is not None else features or [])
         wanted: dict[str, list[str]] = {}
         steps: list[OnDemandFeatureView] = []
