@@ -200,6 +200,7 @@ def mlops_online(folder: Path, data: Path, online: str, lookups: int) -> dict[st
         "materialize": materialize,
         "rows": float(n),
         "p99_100": _percentile(hundred, 0.99),
+        "p50_100": _percentile(hundred, 0.50),
         "p50_1": _percentile(one, 0.50),
     }
 
@@ -407,7 +408,8 @@ def measure(options: Options) -> list[Result]:
                         "1 entity (p50)",
                         target="p99 <= 2 ms"
                         + (", 1 entity p50 <= 0.1 ms" if online == "sqlite" else ""),
-                        mlops=f"p99 {millis(ours['p99_100'])}, p50(1) {ours['p50_1'] * 1e6:.0f} us",
+                        mlops=f"p99 {millis(ours['p99_100'])} (p50 {millis(ours['p50_100'])}), "
+                        f"p50(1) {ours['p50_1'] * 1e6:.0f} us",
                         mlflow=(
                             f"Feast: p99 {millis(feast_p99)}, p50(1) "
                             f"{feast_out['p50_1'] * 1e6:.0f} us"

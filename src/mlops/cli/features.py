@@ -201,3 +201,22 @@ def validate(
     if failures:
         raise typer.Exit(1)
     console.print("[green]All expectations hold.[/green]")
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(6566, help="Port to listen on."),
+    repo: Path | None = typer.Option(None, "--repo", "-r", help="Read its settings."),
+    tracking_uri: str | None = TrackingUri,
+    online_store: str | None = Online,
+) -> None:
+    """Serve online lookups over HTTP (POST /api/v1/features/online)."""
+    import uvicorn
+
+    from mlops.features.http import create_features_app
+
+    if repo is not None:
+        load_repo(repo)  # makes the repo's on-demand functions importable
+    store = _store(repo, tracking_uri, online_store, None)
+    uvicorn.run(create_features_app(store), host=host, port=port, log_level="warning")
