@@ -183,3 +183,24 @@ def test_s3_folder_source_and_offline_push(
     entities = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [datetime(2024, 2, 1)] * 2})
     out = store.get_historical_features(entities, ["stats:trips"]).to_pandas()
     assert out["trips"].tolist() == [5, 7]
+
+
+def test_definitions_on_each_sql_backend(sql_backend: str, tmp_path: Path, data: str) -> None:
+    from mlops.config import MLOpsConfig
+
+    store = FeatureStore(
+        config=MLOpsConfig(home=tmp_path / ".m", tracking_uri=sql_backend, user="bob"),
+        show_progress=False,
+    )
+    store.apply(DRIVER, view(data))
+    store.apply(view(data, Feature("trips", "float64")), force=True)
+    assert [v.version for v in store.definitions.list_versions("feature_view", "stats")] == [1, 2]
+    assert store.definitions.get_definition("feature_view", "stats", 1).created_by == "bob"
+    store.materialize(None, datetime(2024, 2, 1))
+    last = store.definitions.get_last_materialization("stats", 2, store.online.uri)
+    assert last is not None
+    assert last.rows == 2
+    store.definitions.delete_definition("feature_view", "stats")
+    with pytest.raises(FeatureDefinitionNotFoundError):
+        store.get_feature_view("stats")
+    store.close()
