@@ -110,3 +110,11 @@ def test_validate_fails_on_broken_expectations(repo: Path, tmp_path: Path) -> No
     run("features", "apply", "--repo", str(repo), *uri)
     out = run("features", "validate", "stats", *uri, code=1)
     assert "'rating' has values above 5" in out
+
+
+def test_materialize_shows_progress(repo: Path, tmp_path: Path) -> None:
+    uri = ("--tracking-uri", f"sqlite:///{tmp_path / 'meta.db'}")
+    run("features", "apply", "--repo", str(repo), *uri)
+    out = run("features", "materialize", "--repo", str(repo), "--incremental", *uri)
+    assert "materializing stats" in out
+    assert "2/2" in out

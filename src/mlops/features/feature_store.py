@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +39,7 @@ from mlops.features.materialize import (
     MaterializeResult,
     Progress,
     materialize_view,
+    rich_progress,
     to_micros,
     validate_window,
     window_sql,
@@ -448,30 +448,6 @@ class FeatureStore:
             return [self.get_feature_view(v.name) for v in found]
         return [self.get_feature_view(v) for v in views]
 
-    @contextmanager
-    def _progress(self) -> Iterator[Any]:
-        if not self.show_progress:
-            yield lambda _name: None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        ) as bar:
-
-            def for_view(name: str) -> Progress:
-                task = bar.add_task(f"materializing {name}", total=None)
-
-                def update(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                return update  # type: ignore[return-value]
-
-            yield for_view
-
     def materialize(
         self,
         start: datetime | None,
@@ -516,7 +492,7 @@ class FeatureStore:
             return []  # Feast reports no per-view figures
         end_us = to_micros(end)
         results = []
-        with self._progress() as bar:
+        with rich_progress(self.show_progress) as bar:
             for view in self._views_to_materialize(views):
                 keys = self._keys(view)
                 start_us = None if start is None else to_micros(start)

@@ -8,7 +8,8 @@ all of its new ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -142,3 +143,30 @@ def materialize_view(
     if progress is not None and total == 0:
         progress(0, 0)
     return written, report
+
+
+@contextmanager
+def rich_progress(enabled: bool) -> Iterator[Callable[[str], Progress | None]]:
+    """One Rich progress bar per materialized view: ``bar(view_name)`` gives its callback."""
+    if not enabled:
+        yield lambda _name: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bars
+
+    with Bars(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ) as bars:
+
+        def for_view(name: str) -> Progress:
+            task = bars.add_task(f"materializing {name}", total=None)
+
+            def update(done: int, total: int) -> None:
+                bars.update(task, completed=done, total=total)
+
+            return update
+
+        yield for_view
