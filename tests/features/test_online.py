@@ -42,6 +42,7 @@ def online(online_uri: str) -> OnlineStore:
 
 def test_missing_table_and_keys_read_as_none(online: OnlineStore) -> None:
     assert online.read("t", ["a", "b"]) == [None, None]
+    assert online.read("t", []) == []
     online.write("t", [("a", 5, "[1]")])
     assert online.read("t", ["b", "a"]) == [None, (5, "[1]")]
 

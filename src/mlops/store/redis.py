@@ -92,6 +92,8 @@ class RedisOnlineStore(OnlineStore):
             self._upsert(self.key(table), list(rows))
 
     def read(self, table: str, keys: Sequence[str]) -> list[tuple[int, str] | None]:
+        if not keys:
+            return []
         with _translated(self.uri):
             values = self.client.hmget(self.key(table), keys)
         out: list[tuple[int, str] | None] = []

@@ -101,6 +101,8 @@ class SqliteOnlineStore(OnlineStore):
         writer.commit()
 
     def read(self, table: str, keys: Sequence[str]) -> list[tuple[int, str] | None]:
+        if not keys:
+            return []
         conn = self._conn()
         if len(keys) == 1:
             sql = f'SELECT key, event_us, payload FROM "{_table(table)}" WHERE key = ?'
