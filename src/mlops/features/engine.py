@@ -62,6 +62,8 @@ def timestamp_sql(column: str, duck_type: str, what: str) -> str:
     col = quote(column)
     if base.startswith("TIMESTAMP WITH TIME ZONE") or base == "TIMESTAMPTZ":
         return f"timezone('UTC', {col})"
+    if base == "TIMESTAMP":  # already naive microseconds: no cast over every row
+        return col
     if base.startswith(("TIMESTAMP", "DATE")):
         return f"CAST({col} AS TIMESTAMP)"
     if base == "VARCHAR":  # ISO text: an offset is honoured, none means UTC (the session's zone)
