@@ -34,6 +34,7 @@ from mlops.experiments import (
     start_experiment,
 )
 from mlops.factory import MLOpsStack, create_mlops_stack
+from mlops.features import FeatureStore
 from mlops.models import ModelRegistry, ModelVersion, Stage, promote_model, register_model
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ __all__ = [
     "ExperimentComparison",
     "ExperimentError",
     "ExperimentTracker",
+    "FeatureStore",
     "InvalidFilterError",
     "InvalidInputError",
     "InvalidStateError",

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from mlops.cli import db, experiments, models, quickstart, runs, server
+from mlops.cli.features import app as features_app
 from mlops.cli.render import report_error
 from mlops.errors import MLOpsError
 
@@ -20,6 +21,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
+app.add_typer(features_app, name="features")
 app.command("gc")(db.gc)
 app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)

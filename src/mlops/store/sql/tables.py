@@ -382,3 +382,38 @@ audit_log = Table(
     Index("ix_audit_log_actor", "actor", "at"),
     Index("ix_audit_log_resource", "resource_type", "resource_id"),
 )
+
+# --- Feature store: definitions with versions, and materialization history ----------------------
+
+# Every feature definition (entity | feature_view | feature_service | on_demand_view), one row per
+# version. A compatible change updates the newest version in place; a breaking one (a view's keys,
+# feature types or timestamps) adds a version, so readers of the old one keep working.
+feature_definitions = Table(
+    "feature_definitions",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("spec", Text, nullable=False),  # JSON
+    Column("schema_hash", String(64), nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),
+)
+
+# One row per materialization of a view version into an online store: what window it covered,
+# so `materialize_incremental` knows where to start.
+feature_materializations = Table(
+    "feature_materializations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("view", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("online_store", String(1024), nullable=False),
+    Column("start_us", BigInteger),  # None: from the beginning
+    Column("end_us", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_feature_materializations_view", "view", "version"),
+)
