@@ -116,7 +116,8 @@ def _open_sql(config: MLOpsConfig, tracking_uri: str, artifact_uri: str) -> Stor
 
 
 def _open_remote(config: MLOpsConfig, url: str) -> Stores:
-    client = RestClient(url, config.client)
+    token = config.tracking_token.get_secret_value() if config.tracking_token else None
+    client = RestClient(url, config.client, token=token)
     return Stores(
         config=config,
         tracking=RestTrackingStore(client),
