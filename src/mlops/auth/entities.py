@@ -9,7 +9,7 @@ from typing import Any
 from mlops.errors import InvalidInputError
 
 
-class Role(enum.Enum):
+class Role(enum.StrEnum):
     """What a user may do: each role includes the ones below it (viewer < editor < admin)."""
 
     VIEWER = "viewer"
@@ -56,7 +56,7 @@ class Role(enum.Enum):
 _RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3}
 
 
-class Scope(enum.Enum):
+class Scope(enum.StrEnum):
     """What a grant covers: everything, one experiment (by id) or one registered model (name)."""
 
     GLOBAL = "global"

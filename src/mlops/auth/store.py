@@ -74,6 +74,10 @@ class AuthStore(abc.ABC):
     def list_grants(self, username: str | None = None) -> list[Grant]:
         """Grants (of one user, or everyone's), by user, scope and resource."""
 
+    @abc.abstractmethod
+    def experiments_of_runs(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The experiment id of each known run (grants are per experiment; requests name runs)."""
+
 
 class AuditStore(abc.ABC):
     """An append-only, hash-chained log of writes."""

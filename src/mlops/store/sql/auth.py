@@ -256,6 +256,16 @@ class SqlAuthStore(AuthStore):
             rows = conn.execute(query).all()
         return [_grant(r) for r in rows]
 
+    def experiments_of_runs(self, run_ids: Sequence[str]) -> dict[str, str]:
+        if not run_ids:
+            return {}
+        runs = t.runs
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.id, runs.c.experiment_id).where(runs.c.id.in_(set(run_ids)))
+            ).all()
+        return {row.id: str(row.experiment_id) for row in rows}
+
 
 class SqlAuditStore(AuditStore):
     """``AuditStore`` on the metadata database (table ``audit_log``)."""
