@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Request
-from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
@@ -270,10 +269,27 @@ def _guarded(endpoint: F, rule: Rule) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def api_routes(routes: Sequence[Any]) -> list[Any]:
+    """Every route under ``/api/`` (with ``path``, ``methods``, ``endpoint``), nested or not.
+
+    FastAPI 0.16x keeps included routers lazily (``iter_route_contexts`` flattens them); older
+    versions list the routes themselves.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI < 0.16x: app.routes is already flat
+        flat: Iterable[Any] = routes
+    else:
+        flat = iter_route_contexts(routes)
+    return [
+        r
+        for r in flat
+        if (getattr(r, "path", None) or "").startswith("/api/") and getattr(r, "methods", None)
+    ]
+
+
 def unruled_routes(routes: Sequence[Any]) -> list[str]:
     """``METHOD path`` of every ``/api/v1`` route that has no rule."""
     return [
-        f"{','.join(sorted(r.methods or ()))} {r.path}"
-        for r in routes
-        if isinstance(r, APIRoute) and r.path.startswith("/api/") and rule_of(r) is None
+        f"{','.join(sorted(r.methods))} {r.path}" for r in api_routes(routes) if rule_of(r) is None
     ]

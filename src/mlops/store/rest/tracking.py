@@ -12,6 +12,7 @@ from urllib.parse import quote
 import numpy as np
 from pydantic import TypeAdapter
 
+from mlops.errors import PermissionDeniedError
 from mlops.experiments.entities import (
     ArtifactRecord,
     Dataset,
@@ -21,7 +22,6 @@ from mlops.experiments.entities import (
     Run,
     RunStatus,
 )
-from mlops.errors import PermissionDeniedError
 from mlops.experiments.store import MetricRow, TrackingStore
 from mlops.server.schemas import encode_float
 from mlops.store import process
