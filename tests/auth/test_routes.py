@@ -15,7 +15,7 @@ def test_every_api_route_has_a_rule(tmp_path: Path) -> None:
     app = create_app(MLOpsConfig(home=tmp_path, tracking_uri="sqlite:///:memory:"))
     api = api_routes(app.routes)
     assert len(api) > 40
-    actions = {}
+    actions: dict[tuple[str, str], str] = {}
     for route in api:
         rule = rule_of(route)
         assert rule is not None, f"{route.methods} {route.path} has no @allow rule"
