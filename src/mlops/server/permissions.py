@@ -121,6 +121,7 @@ async def get_principal(request: Request) -> Principal:
         if request.method in WRITES:
             rule = rule_of(request.scope.get("route"))
             action = rule.action if rule else "unknown"
+            # No one is authenticated: the actor is "-" (not "anonymous", the auth-off caller).
             entry = NewAuditEntry(
                 "-", action, "", "", 401, {"path": request.url.path, "reason": str(exc)}
             )
@@ -168,31 +169,27 @@ class Guard:
                 where = "globally" if scope is Scope.GLOBAL else f"on {scope.value} {resource!r}"
                 option = "" if scope is Scope.GLOBAL else f" --{scope.value} {resource}"
                 held = self.principal.role_on(scope, resource)
-                message = (
+                raise PermissionDeniedError(
                     f"user {self.principal.username!r} needs the {needed.value} role {where} "
                     f"to {self.rule.action} (holds {held.value if held else 'no role'}); ask an "
                     f"admin: mlops grant {self.principal.username} {needed.value}{option}"
                 )
-                if self.audited:
-                    self.record(403, {"reason": message})
-                raise PermissionDeniedError(message)
 
-    def record(self, status: int, extra: dict[str, Any] | None = None) -> None:
-        """Append this request's audit entry (writes only)."""
+    def done(self, status: int, error: BaseException | None = None) -> None:
+        """Append this request's audit entry, if it is a write: its targets and outcome."""
+        if not self.audited:
+            return
         kind, ident = self.targets[0] if self.targets else ("", "")
         details: dict[str, Any] = {"path": self.request.url.path}
         if len(self.targets) > 1:
             details["targets"] = [f"{k}:{i}" for k, i in self.targets[:20]]
             details["target_count"] = len(self.targets)
-        details.update(extra or {})
+        if isinstance(error, PermissionDeniedError):
+            details["reason"] = str(error)
         entry = NewAuditEntry(
             self.principal.username, self.rule.action, kind, ident, status, details
         )
         _record(self.state, entry)
-
-    def done(self, status: int) -> None:
-        if self.audited:
-            self.record(status)
 
 
 def _record(state: ServerState, entry: NewAuditEntry) -> None:
@@ -238,11 +235,11 @@ def _guarded(endpoint: F, rule: Rule) -> F:
 
         async def wrapper(**kwargs: Any) -> Any:
             guard: Guard = kwargs.pop("mlops_guard")
-            await anyio.to_thread.run_sync(guard.check, kwargs)
             try:
+                await anyio.to_thread.run_sync(guard.check, kwargs)
                 result = await endpoint(**kwargs)
             except BaseException as exc:
-                await anyio.to_thread.run_sync(guard.done, status_of_error(exc))
+                await anyio.to_thread.run_sync(guard.done, status_of_error(exc), exc)
                 raise
             await anyio.to_thread.run_sync(guard.done, _status_of(result, guard.request))
             return result
@@ -251,11 +248,11 @@ def _guarded(endpoint: F, rule: Rule) -> F:
 
         def wrapper(**kwargs: Any) -> Any:  # type: ignore[misc]
             guard: Guard = kwargs.pop("mlops_guard")
-            guard.check(kwargs)
             try:
+                guard.check(kwargs)
                 result = endpoint(**kwargs)
             except BaseException as exc:
-                guard.done(status_of_error(exc))
+                guard.done(status_of_error(exc), exc)
                 raise
             guard.done(_status_of(result, guard.request))
             return result
