@@ -109,6 +109,9 @@ def test_bad_input_says_what_is_wrong(access: AccessControl) -> None:
         access.create_user("alice", by="test")
     with pytest.raises(InvalidInputError, match="viewer, editor or admin"):
         access.grant("alice", "owner", by="test")
+    with pytest.raises(InvalidInputError, match="viewer, editor or admin"):
+        access.create_user("carol", "owner", by="test")
+    assert [u.username for u in access.list_users()] == ["alice"]
     with pytest.raises(InvalidInputError, match="30d"):
         access.create_token("alice", expires_in="soon")
     with pytest.raises(NotFoundError, match="users list"):

@@ -85,9 +85,10 @@ class AccessControl:
 
     def create_user(self, username: str, role: Role | str | None = None, *, by: str) -> User:
         """A new user, with a global ``role`` if one is given (the first admin is made so)."""
+        parsed = Role.parse(role) if role is not None else None  # refuse a bad role first
         user = self.store.create_user(check_username(username))
-        if role is not None:
-            self.store.set_grant(user.username, Scope.GLOBAL, "", Role.parse(role), by)
+        if parsed is not None:
+            self.store.set_grant(user.username, Scope.GLOBAL, "", parsed, by)
         return user
 
     def list_users(self) -> list[User]:
