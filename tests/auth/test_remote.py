@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from mlops.errors import AuthenticationError, PermissionDeniedError
 from mlops.experiments import ExperimentTracker
 from mlops.models import ModelRegistry
 from mlops.store.open import close_all
+from mlops.store.rest import RestClient
 
 runner = CliRunner()
 
@@ -106,3 +108,22 @@ def test_cli_bootstrap_then_remote_clients_by_role(
     with pytest.raises(AuthenticationError, match="revoked"):
         ExperimentTracker(config=remote(monkeypatch, url, bob)).get_run(run.id)
     assert "hash chain verified" in invoke("audit", "verify", "--tracking-uri", db)
+
+
+def test_401_and_403_are_never_retried_and_say_what_to_do() -> None:
+    calls: list[str] = []
+
+    def bare(request: httpx.Request) -> httpx.Response:
+        calls.append(request.headers.get("authorization", ""))
+        return httpx.Response(401 if "nope" in calls[-1] else 403, text="denied by proxy")
+
+    for token, error, hint in (
+        ("nope", AuthenticationError, "MLOPS_TRACKING_TOKEN"),
+        ("mlops_ok", PermissionDeniedError, "mlops grant"),
+    ):
+        calls.clear()
+        client = RestClient("http://mlops.test", token=token, transport=httpx.MockTransport(bare))
+        with pytest.raises(error, match=hint):
+            client.request("GET", "/api/v1/experiments")
+        assert calls == [f"Bearer {token}"]
+        client.close()

@@ -187,11 +187,14 @@ class AccessControl:
         self, username: str, *, experiment: str | None = None, model: str | None = None
     ) -> None:
         """Take away the role ``username`` holds globally, on an experiment or on a model."""
-        scope = Scope.EXPERIMENT if experiment is not None else Scope.GLOBAL
-        scope = Scope.MODEL if model is not None else scope
         if experiment is not None and model is not None:
             raise InvalidInputError("a grant covers one experiment or one model, not both")
-        self.store.delete_grant(username, scope, experiment or model or "")
+        if experiment is not None:
+            self.store.delete_grant(username, Scope.EXPERIMENT, str(experiment))
+        elif model is not None:
+            self.store.delete_grant(username, Scope.MODEL, model)
+        else:
+            self.store.delete_grant(username, Scope.GLOBAL, "")
 
     def list_grants(self, username: str | None = None) -> list[Grant]:
         """Grants of one user or of everyone."""

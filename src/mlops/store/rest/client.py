@@ -185,4 +185,13 @@ def rebuild_error(response: httpx.Response) -> errors.MLOpsError:
     if message is None:
         text = response.text[:500] or response.reason_phrase
         message = f"mlops server answered {response.status_code}: {text}"
+        message += _HINTS.get(response.status_code, "")
     return cls(message)
+
+
+_HINTS = {
+    401: "; set MLOPS_TRACKING_TOKEN to a valid API token (an admin makes one with "
+    "`mlops tokens create USER`)",
+    403: "; ask an admin for the role (`mlops grant USER ROLE [--experiment ID | --model NAME]`)",
+}
+"""What to do about a 401 or 403 whose body (from a proxy, say) does not say it."""
