@@ -8,8 +8,10 @@ Permission model (enforced by ``mlops server --auth``; off by default for local 
 * **viewer** reads: experiments, runs, metrics, artifacts, models, versions, history, requests.
   Listings show only what the user can read; a request naming something unreadable is a 403.
 * **editor** writes: creates runs in an experiment, logs params, metrics, tags, inputs and
-  artifacts, updates runs, registers model versions, moves stages other than production and
-  archived, sets unprotected aliases, and asks for approval (requests).
+  artifacts (and deletes artifact files: a refused registration removes its upload), updates
+  runs, registers model versions, moves stages other than production and archived, sets
+  unprotected aliases, and asks for approval (requests). Marking other processes' dead runs
+  KILLED needs the global editor role (clients without it skip that housekeeping).
 * **admin** deletes and restores, decides (approves or rejects) requests, moves a version into
   or out of production (stage production or archived, rollback), moves or removes protected
   aliases (``model_registry.protected_aliases``), and manages users, tokens and grants.
