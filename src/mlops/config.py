@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -98,6 +98,13 @@ class ServerSettings(BaseModel):
         gt=0,
         description="Seconds a completed request is remembered by its Idempotency-Key.",
     )
+    auth: bool = Field(
+        False,
+        description=(
+            "Require an API token (Authorization: Bearer) on /api/v1 and check users' roles; "
+            "off for local use (everyone acts as an admin, recorded as 'anonymous')."
+        ),
+    )
 
 
 class ClientSettings(BaseModel):
@@ -147,6 +154,13 @@ class MLOpsConfig(BaseSettings):
         description="Artifact root: a local folder or s3://bucket/prefix (default HOME/artifacts).",
     )
     user: str = Field(default_factory=_default_user, description="Who is recorded as acting.")
+    tracking_token: SecretStr | None = Field(
+        None,
+        description=(
+            "API token sent to an mlops server run with --auth (``mlops tokens create`` makes "
+            "one); MLOPS_TRACKING_TOKEN in the environment."
+        ),
+    )
     debug: bool = Field(False, description="Verbose logging for every mlops component.")
     experiment_tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     model_registry: RegistrySettings = Field(default_factory=RegistrySettings)

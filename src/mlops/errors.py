@@ -13,6 +13,7 @@ MLOpsError                               500
 │   └── PayloadTooLargeError             413
 ├── InvalidStateError                    409
 │   └── NotFittedError(AttributeError)
+├── AuthenticationError                  401
 ├── PermissionDeniedError                403
 ├── ConfigError                          500
 │   └── SchemaOutdatedError
@@ -73,6 +74,12 @@ class InvalidStateError(MLOpsError):
 
 class NotFittedError(InvalidStateError, AttributeError):
     """An estimator-like object was used before ``fit``."""
+
+
+class AuthenticationError(MLOpsError):
+    """No valid API token: missing, unknown, revoked, expired, or its user is disabled."""
+
+    status_code = 401
 
 
 class PermissionDeniedError(MLOpsError):
@@ -173,6 +180,7 @@ __all__ = [
     "AlreadyExistsError",
     "ApprovalError",
     "ArtifactCorruptedError",
+    "AuthenticationError",
     "BackendUnavailableError",
     "ConfigError",
     "DeploymentError",

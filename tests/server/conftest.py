@@ -73,7 +73,7 @@ def server_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[by
         command += ["--artifact-uri", str(tmp_path / "artifacts")]
         proc = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # generous: worker imports are slow on a loaded machine
         while time.monotonic() < deadline:
             assert proc.poll() is None, (tmp_path / "server.log").read_text()
             try:

@@ -21,6 +21,8 @@ UNKNOWN = {
     "alias": "nobody",
     "request_id": "4242",
     "path": "no/such/file.txt",
+    "username": "ghost",
+    "token_id": "4243",
 }
 
 
@@ -213,6 +215,12 @@ def test_no_endpoint_answers_500_to_unknown_ids(
         ("POST", "/api/v1/models/{name}/rollback"): {},
         ("POST", "/api/v1/requests/{request_id}/approve"): {},
         ("POST", "/api/v1/requests/{request_id}/reject"): {},
+        ("POST", "/api/v1/users"): {"username": "not a name!"},
+        ("POST", "/api/v1/users/{username}/disable"): {},
+        ("POST", "/api/v1/users/{username}/enable"): {},
+        ("POST", "/api/v1/tokens"): {"username": "ghost"},
+        ("POST", "/api/v1/tokens/{token_id}/revoke"): {},
+        ("POST", "/api/v1/grants"): {"username": "ghost", "role": "viewer"},
     }
     query = {
         "/api/v1/experiments/by-name": {"name": "ghost"},
@@ -222,6 +230,7 @@ def test_no_endpoint_answers_500_to_unknown_ids(
         "/api/v1/artifacts/stat": {"path": "nothing"},
         "/api/v1/artifacts": {"prefix": "no/such"},
         "/api/v1/models/{name}/aliases/{alias}": {"user": "u"},
+        "/api/v1/grants": {"username": "ghost"},
     }
     seen = set()
     for method, template, _op in operations(api):

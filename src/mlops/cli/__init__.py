@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mlops.cli import db, experiments, models, quickstart, runs, server
+from mlops.cli import audit, db, experiments, models, quickstart, runs, server, tokens, users
 from mlops.cli.features import app as features_app
 from mlops.cli.render import report_error
 from mlops.errors import MLOpsError
@@ -22,6 +22,11 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
 app.add_typer(features_app, name="features")
+app.add_typer(users.app, name="users")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(audit.app, name="audit")
+app.command("grant")(users.grant)
+app.command("revoke-grant")(users.revoke_grant)
 app.command("gc")(db.gc)
 app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)

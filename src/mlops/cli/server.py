@@ -21,6 +21,11 @@ def server(
     artifact_uri: str | None = typer.Option(
         None, "--artifact-uri", help="The artifact root to serve (a folder or s3://...)."
     ),
+    auth: bool | None = typer.Option(
+        None,
+        "--auth/--no-auth",
+        help="Require API tokens and check roles [config: server.auth; default off].",
+    ),
 ) -> None:
     """Serve tracking and the model registry over HTTP: REST under /api/v1, docs at /docs.
 
@@ -31,6 +36,8 @@ def server(
     from mlops.server.app import create_app
 
     config = config_from(tracking_uri, artifact_uri)
+    if auth is not None:
+        config.server.auth = auth
     settings = config.server
     host = host or settings.host
     port = settings.port if port is None else port
@@ -40,7 +47,8 @@ def server(
     open_stores(config, fresh=True).close()
     console.print(
         f"mlops server on http://{host}:{port}  (metadata {config.resolved_tracking_uri}, "
-        f"artifacts {config.resolved_artifact_uri}, {workers} worker(s))",
+        f"artifacts {config.resolved_artifact_uri}, {workers} worker(s), "
+        f"auth {'on' if settings.auth else 'off'})",
         highlight=False,
     )
     if workers == 1:
@@ -49,6 +57,7 @@ def server(
     # Worker processes build their app from the environment: give them the same locations.
     os.environ["MLOPS_TRACKING_URI"] = config.resolved_tracking_uri
     os.environ["MLOPS_ARTIFACT_URI"] = config.resolved_artifact_uri
+    os.environ["MLOPS_SERVER__AUTH"] = "true" if settings.auth else "false"
     from uvicorn.supervisors import Multiprocess
 
     workers_config = uvicorn.Config(

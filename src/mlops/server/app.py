@@ -4,6 +4,10 @@ Routes live under ``/api/v1`` (one router per domain), OpenAPI at ``/docs``, liv
 ``/healthz``, readiness (the metadata store can be opened and queried) at ``/readyz`` and
 Prometheus metrics at ``/metrics``. The stores are the same ``open_stores(config)`` the Python
 API uses, opened on first use and closed at shutdown.
+
+With ``server.auth`` (``mlops server --auth``) every ``/api/v1`` route needs an API token and
+the role its rule names (``mlops.server.permissions``); the service routes and everything
+outside ``/api`` (the web UI's files) stay open. Every write is audited, auth on or off.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from prometheus_client import CollectorRegistry
 from starlette.responses import Response
 
 from mlops.config import MLOpsConfig, load_config
-from mlops.errors import MLOpsError
+from mlops.errors import ConfigError, MLOpsError
 from mlops.server import schemas
 from mlops.server.dependencies import ServerState, State
 from mlops.server.errors import error_response, install_error_handlers
 from mlops.server.instrumentation import RequestMetrics, metrics_response
-from mlops.server.routers import artifacts, experiments, metrics, models, runs, ui_data
+from mlops.server.permissions import unruled_routes
+from mlops.server.routers import artifacts, auth, experiments, metrics, models, runs, ui_data
 from mlops.server.ui import mount_ui
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,8 @@ def create_app(config: MLOpsConfig | None = None) -> FastAPI:
         lifespan=lifespan,
         responses={
             400: {"model": schemas.Error},
+            401: {"model": schemas.Error},
+            403: {"model": schemas.Error},
             404: {"model": schemas.Error},
             409: {"model": schemas.Error},
             422: {"model": schemas.Error},
@@ -54,8 +61,11 @@ def create_app(config: MLOpsConfig | None = None) -> FastAPI:
     )
     app.state.mlops = state
     install_error_handlers(app)
-    for module in (experiments, runs, metrics, artifacts, models, ui_data):
+    for module in (experiments, runs, metrics, artifacts, models, auth, ui_data):
         app.include_router(module.router)
+    if unruled := unruled_routes(app.routes):
+        # Deny by default: an API route nobody declared a permission for must not be served.
+        raise ConfigError(f"API routes without a permission rule (@allow): {unruled}")
     mount_ui(app)
 
     registry = CollectorRegistry()

@@ -8,12 +8,15 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from mlops.artifacts import ArtifactStore
+from mlops.auth.access import AccessControl
 from mlops.config import MLOpsConfig
 from mlops.errors import ConfigError
 from mlops.experiments.store import TrackingStore
 from mlops.models.store import RegistryStore
 from mlops.server.idempotency import HEADER, IdempotencyLog, Once
+from mlops.server.scopes import ScopeResolver
 from mlops.store.open import Stores, open_stores
+from mlops.store.sql.auth import SqlAuditStore, SqlAuthStore
 
 
 class ServerState:
@@ -32,6 +35,8 @@ class ServerState:
         self.config = config
         self._stores: Stores | None = None
         self._idempotency: IdempotencyLog | None = None
+        self._access: AccessControl | None = None
+        self._scopes: ScopeResolver | None = None
         self._lock = threading.Lock()
 
     @property
@@ -43,6 +48,11 @@ class ServerState:
                     self._idempotency = IdempotencyLog(
                         stores.db, self.config.server.idempotency_ttl
                     )
+                    auth = SqlAuthStore(stores.db)
+                    self._access = AccessControl(
+                        auth, SqlAuditStore(stores.db), stores.tracking, stores.registry
+                    )
+                    self._scopes = ScopeResolver(auth, stores.tracking, stores.registry)
                     self._stores = stores
         return self._stores
 
@@ -51,6 +61,20 @@ class ServerState:
         self.stores  # noqa: B018 - opens the stores, which creates the log
         assert self._idempotency is not None
         return self._idempotency
+
+    @property
+    def access(self) -> AccessControl:
+        """Users, tokens, grants and the audit log of the served database."""
+        self.stores  # noqa: B018 - opens the stores, which creates it
+        assert self._access is not None
+        return self._access
+
+    @property
+    def scopes(self) -> ScopeResolver:
+        """Maps a request's targets onto the scopes roles are granted on."""
+        self.stores  # noqa: B018 - opens the stores, which creates it
+        assert self._scopes is not None
+        return self._scopes
 
     def close(self) -> None:
         with self._lock:

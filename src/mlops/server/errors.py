@@ -23,8 +23,11 @@ log = logging.getLogger(__name__)
 
 
 def error_response(status: int, kind: str, message: str) -> JSONResponse:
-    """The one error body of the API."""
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+    """The one error body of the API (a 401 also names the scheme to authenticate with)."""
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": {"type": kind, "message": message}}, status_code=status, headers=headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -393,6 +393,7 @@ class ArtifactStat(Response):
 
 ERROR_TYPES_BY_STATUS: dict[int, type[errors.MLOpsError]] = {
     400: errors.InvalidInputError,
+    401: errors.AuthenticationError,
     403: errors.PermissionDeniedError,
     404: errors.NotFoundError,
     405: errors.InvalidInputError,

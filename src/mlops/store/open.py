@@ -11,6 +11,7 @@ current schema, refusing an outdated one) and marking the runs of dead processes
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 
@@ -65,8 +66,15 @@ class Stores:
 
 
 _lock = threading.Lock()  # guards the two dicts below, never held while opening
-_open: dict[tuple[str, str], Stores] = {}
-_opening: dict[tuple[str, str], threading.Lock] = {}
+_open: dict[tuple[str, str, str], Stores] = {}
+_opening: dict[tuple[str, str, str], threading.Lock] = {}
+
+
+def _key(config: MLOpsConfig) -> tuple[str, str, str]:
+    """Stores are shared per location and, for a server, per API token (who they act as)."""
+    token = config.tracking_token.get_secret_value() if config.tracking_token else ""
+    digest = hashlib.sha256(token.encode()).hexdigest() if token else ""
+    return config.resolved_tracking_uri, config.resolved_artifact_uri, digest
 
 
 def open_stores(config: MLOpsConfig, fresh: bool = False) -> Stores:
@@ -75,7 +83,7 @@ def open_stores(config: MLOpsConfig, fresh: bool = False) -> Stores:
     ``fresh=True`` opens a private set, not shared with the rest of the process (the caller
     closes it).
     """
-    key = (config.resolved_tracking_uri, config.resolved_artifact_uri)
+    key = _key(config)
     if fresh:
         return _open_new(config, key)
     with _lock:
@@ -92,13 +100,18 @@ def open_stores(config: MLOpsConfig, fresh: bool = False) -> Stores:
     return stores
 
 
-def _open_new(config: MLOpsConfig, key: tuple[str, str]) -> Stores:
-    if key[0].startswith(REMOTE_SCHEMES):
-        stores = _open_remote(config, key[0])
+def _open_new(config: MLOpsConfig, key: tuple[str, str, str]) -> Stores:
+    tracking_uri, artifact_uri, _ = key
+    if tracking_uri.startswith(REMOTE_SCHEMES):
+        stores = _open_remote(config, tracking_uri)
     else:
-        stores = _open_sql(config, *key)
+        stores = _open_sql(config, tracking_uri, artifact_uri)
     stale_ms = int(config.experiment_tracking.stale_run_after * 1000)
-    stores.tracking.mark_dead_runs(stale_ms)
+    try:
+        stores.tracking.mark_dead_runs(stale_ms)
+    except BaseException:  # e.g. a server refusing the token: release the connections
+        stores.close()
+        raise
     return stores
 
 
@@ -116,7 +129,8 @@ def _open_sql(config: MLOpsConfig, tracking_uri: str, artifact_uri: str) -> Stor
 
 
 def _open_remote(config: MLOpsConfig, url: str) -> Stores:
-    client = RestClient(url, config.client)
+    token = config.tracking_token.get_secret_value() if config.tracking_token else None
+    client = RestClient(url, config.client, token=token)
     return Stores(
         config=config,
         tracking=RestTrackingStore(client),

@@ -23,9 +23,11 @@ from fastapi.responses import StreamingResponse
 
 from mlops.artifacts import CHUNK_SIZE, ArtifactStore
 from mlops.artifacts.paths import local_path_from_uri, validate_path, validate_prefix
+from mlops.auth.entities import Role
 from mlops.errors import InvalidInputError, PayloadTooLargeError
 from mlops.server import schemas
 from mlops.server.dependencies import Artifacts, State
+from mlops.server.permissions import allow, param
 from mlops.server.routers import API_PREFIX
 
 router = APIRouter(prefix=f"{API_PREFIX}/artifacts", tags=["artifacts"])
@@ -56,18 +58,21 @@ def check_path(artifacts: ArtifactStore, path: str, *, prefix: bool = False) -> 
 
 
 @router.get("/root", response_model=schemas.ArtifactRoot)
+@allow("artifacts.root", None)
 def get_root(artifacts: Artifacts, state: State) -> Any:
     """Where the server keeps artifacts (their URIs start with it) and the upload limit."""
     return {"root_uri": artifacts.root_uri, "max_upload_size": state.config.server.max_upload_size}
 
 
 @router.get("", response_model=schemas.ArtifactPaths)
+@allow("artifacts.list", Role.VIEWER, param("artifact", "prefix"))
 def list_artifacts(artifacts: Artifacts, prefix: PathQuery = "") -> Any:
     """Every artifact path under a folder-like prefix, sorted."""
     return {"paths": artifacts.list(check_path(artifacts, prefix, prefix=True))}
 
 
 @router.get("/stat", response_model=schemas.ArtifactStat)
+@allow("artifacts.stat", Role.VIEWER, param("artifact", "path"))
 def stat_artifact(artifacts: Artifacts, path: PathQuery) -> Any:
     """Whether an artifact exists at ``path``, and its size."""
     checked = check_path(artifacts, path)
@@ -76,12 +81,14 @@ def stat_artifact(artifacts: Artifacts, path: PathQuery) -> Any:
 
 
 @router.delete("", response_model=schemas.ArtifactsDeleted)
+@allow("artifacts.delete_prefix", Role.EDITOR, param("artifact", "prefix"))
 def delete_artifacts(artifacts: Artifacts, prefix: PathQuery) -> Any:
     """Delete every artifact under a (non-empty) folder-like prefix."""
     return {"deleted": artifacts.delete_prefix(check_path(artifacts, prefix, prefix=True))}
 
 
 @router.put("/files/{path:path}", status_code=201, response_model=schemas.ArtifactInfo)
+@allow("artifacts.upload", Role.EDITOR, param("artifact", "path"))
 async def upload_artifact(path: str, request: Request, artifacts: Artifacts, state: State) -> Any:
     """Store the request body at ``path``, streaming; returns its URI, size and sha256."""
     limit = state.config.server.max_upload_size
@@ -99,6 +106,7 @@ async def upload_artifact(path: str, request: Request, artifacts: Artifacts, sta
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
+@allow("artifacts.download", Role.VIEWER, param("artifact", "path"))
 def download_artifact(path: str, artifacts: Artifacts) -> StreamingResponse:
     """The artifact's bytes, streamed (``Content-Length`` set)."""
     checked = check_path(artifacts, path)
@@ -116,6 +124,7 @@ def download_artifact(path: str, artifacts: Artifacts) -> StreamingResponse:
 
 
 @router.delete("/files/{path:path}", status_code=204)
+@allow("artifacts.delete", Role.EDITOR, param("artifact", "path"))
 def delete_artifact(path: str, artifacts: Artifacts) -> None:
     """Delete one artifact (404 if there is none)."""
     artifacts.delete(check_path(artifacts, path))

@@ -10,136 +10,191 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from mlops.auth.entities import Role, Scope
+from mlops.errors import ApprovalError
 from mlops.models.entities import Stage
 from mlops.server import schemas
-from mlops.server.dependencies import Idempotent, Registry
+from mlops.server.dependencies import Idempotent, Registry, ServerState
+from mlops.server.permissions import Args, Caller, acting_user, allow, in_body, param
 from mlops.server.routers import API_PREFIX
 
 router = APIRouter(prefix=API_PREFIX, tags=["models"])
 UserQuery = Annotated[str, Query(min_length=1, max_length=256)]
+MODEL = param("model", "name")
+REQUEST = param("request", "request_id")
+
+
+def _stage_role(args: Args, _state: ServerState) -> Role:
+    # Production is what serves: moving a version into or out of it is an admin's decision.
+    move = args["body"]
+    if move.kind == "rollback" or move.stage in (Stage.PRODUCTION, Stage.ARCHIVED):
+        return Role.ADMIN
+    return Role.EDITOR
+
+
+def alias_role(alias: str, state: ServerState) -> Role:
+    """Moving a protected alias (one that serves, like ``champion``) is an admin's decision."""
+    return Role.ADMIN if alias in state.config.model_registry.protected_aliases else Role.EDITOR
+
+
+def _alias_role(args: Args, state: ServerState) -> Role:
+    return alias_role(args["alias"], state)
 
 
 @router.get("/models", response_model=schemas.RegisteredModelList)
-def list_registered_models(registry: Registry, include_deleted: bool = False) -> Any:
-    """Every registered model, by name."""
-    return {"items": registry.list_registered_models(include_deleted)}
+@allow("models.list", None)
+def list_registered_models(
+    registry: Registry, caller: Caller, include_deleted: bool = False
+) -> Any:
+    """Every registered model the caller may read, by name."""
+    models = registry.list_registered_models(include_deleted)
+    readable = caller.readable(Scope.MODEL)
+    return {"items": [m for m in models if readable is None or m.name in readable]}
 
 
 @router.get("/models/{name}", response_model=schemas.RegisteredModel)
+@allow("models.get", Role.VIEWER, MODEL)
 def get_registered_model(name: str, registry: Registry) -> Any:
     """A model with its newest version per stage and its aliases."""
     return registry.get_registered_model(name)
 
 
 @router.delete("/models/{name}", status_code=204)
+@allow("models.delete", Role.ADMIN, MODEL)
 def delete_registered_model(name: str, registry: Registry) -> None:
     """Soft-delete a model and hide its versions."""
     registry.delete_registered_model(name)
 
 
 @router.post("/models/{name}/restore", status_code=204)
+@allow("models.restore", Role.ADMIN, MODEL)
 def restore_registered_model(name: str, registry: Registry) -> None:
     """Undo a delete."""
     registry.delete_registered_model(name, restore=True)
 
 
 @router.post("/models/{name}/versions", status_code=201, response_model=schemas.ModelVersion)
+@allow("models.register", Role.EDITOR, MODEL)
 def create_model_version(
-    name: str, body: schemas.CreateModelVersion, registry: Registry, once: Idempotent
+    name: str,
+    body: schemas.CreateModelVersion,
+    registry: Registry,
+    once: Idempotent,
+    caller: Caller,
 ) -> Any:
     """Register the next version of ``name`` (creating the model on first use)."""
+    fields = {**body.model_dump(), "user": acting_user(caller, body.user)}
     return once(
-        body,
-        schemas.ModelVersion,
-        201,
-        lambda: registry.create_model_version(name, **body.model_dump()),
+        body, schemas.ModelVersion, 201, lambda: registry.create_model_version(name, **fields)
     )
 
 
 @router.get("/models/{name}/versions", response_model=schemas.ModelVersionList)
+@allow("models.list_versions", Role.VIEWER, MODEL)
 def list_model_versions(name: str, registry: Registry, include_deleted: bool = False) -> Any:
     """Every version, newest first."""
     return {"items": registry.list_model_versions(name, include_deleted)}
 
 
 @router.get("/models/{name}/latest", response_model=schemas.ModelVersion)
+@allow("models.latest", Role.VIEWER, MODEL)
 def get_latest_version(name: str, registry: Registry, stage: Stage | None = None) -> Any:
     """The newest live version, optionally in ``stage``."""
     return registry.get_latest_version(name, stage)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=schemas.ModelVersion)
+@allow("models.get_version", Role.VIEWER, MODEL)
 def get_model_version(name: str, version: int, registry: Registry) -> Any:
     """One version."""
     return registry.get_model_version(name, version)
 
 
 @router.delete("/models/{name}/versions/{version}", status_code=204)
+@allow("models.delete_version", Role.ADMIN, MODEL)
 def delete_model_version(name: str, version: int, registry: Registry) -> None:
     """Soft-delete a version."""
     registry.delete_model_version(name, version)
 
 
 @router.post("/models/{name}/versions/{version}/restore", status_code=204)
+@allow("models.restore_version", Role.ADMIN, MODEL)
 def restore_model_version(name: str, version: int, registry: Registry) -> None:
     """Undo a delete."""
     registry.delete_model_version(name, version, restore=True)
 
 
 @router.post("/models/{name}/versions/{version}/stage", response_model=schemas.ModelVersion)
+@allow("models.transition", _stage_role, MODEL)
 def set_stage(
-    name: str, version: int, body: schemas.SetStage, registry: Registry, once: Idempotent
+    name: str,
+    version: int,
+    body: schemas.SetStage,
+    registry: Registry,
+    once: Idempotent,
+    caller: Caller,
 ) -> Any:
     """Move a version to a stage, archiving the current production one if asked."""
+    fields = {**body.model_dump(), "user": acting_user(caller, body.user)}
     return once(
-        body,
-        schemas.ModelVersion,
-        200,
-        lambda: registry.set_stage(name, version, **body.model_dump()),
+        body, schemas.ModelVersion, 200, lambda: registry.set_stage(name, version, **fields)
     )
 
 
 @router.get("/models/{name}/aliases/{alias}", response_model=schemas.ModelVersion)
+@allow("models.get_alias", Role.VIEWER, MODEL)
 def get_version_by_alias(name: str, alias: str, registry: Registry) -> Any:
     """The version an alias points at."""
     return registry.get_version_by_alias(name, alias)
 
 
 @router.put("/models/{name}/aliases/{alias}", status_code=204, response_model=None)
+@allow("models.set_alias", _alias_role, MODEL)
 def set_alias(
-    name: str, alias: str, body: schemas.SetAlias, registry: Registry, once: Idempotent
+    name: str,
+    alias: str,
+    body: schemas.SetAlias,
+    registry: Registry,
+    once: Idempotent,
+    caller: Caller,
 ) -> Any:
     """Point an alias at a version."""
+    user = acting_user(caller, body.user)
     return once(
         body,
         None,
         204,
         lambda: registry.set_alias(
-            name, alias, body.version, user=body.user, request_id=body.request_id
+            name, alias, body.version, user=user, request_id=body.request_id
         ),
     )
 
 
 @router.delete("/models/{name}/aliases/{alias}", status_code=204, response_model=None)
+@allow("models.delete_alias", _alias_role, MODEL)
 def delete_alias(
-    name: str, alias: str, user: UserQuery, registry: Registry, once: Idempotent
+    name: str, alias: str, user: UserQuery, registry: Registry, once: Idempotent, caller: Caller
 ) -> Any:
     """Remove an alias."""
-    return once(None, None, 204, lambda: registry.delete_alias(name, alias, user=user))
+    acting = acting_user(caller, user)
+    return once(None, None, 204, lambda: registry.delete_alias(name, alias, user=acting))
 
 
 @router.get("/models/{name}/events", response_model=schemas.RegistryEventList)
+@allow("models.history", Role.VIEWER, MODEL)
 def list_events(name: str, registry: Registry, version: int | None = None) -> Any:
     """History of a model (or one version), oldest first."""
     return {"items": registry.list_events(name, version)}
 
 
 @router.post("/requests", status_code=201, response_model=schemas.ApprovalRequest)
+@allow("requests.create", Role.EDITOR, in_body("model", lambda b: b.name))
 def create_request(
-    body: schemas.CreateApprovalRequest, registry: Registry, once: Idempotent
+    body: schemas.CreateApprovalRequest, registry: Registry, once: Idempotent, caller: Caller
 ) -> Any:
     """Record a pending approval request."""
     fields = body.model_dump(exclude={"name", "version", "action", "target"})
+    fields["user"] = acting_user(caller, body.user)
     return once(
         body,
         schemas.ApprovalRequest,
@@ -151,29 +206,46 @@ def create_request(
 
 
 @router.get("/requests", response_model=schemas.ApprovalRequestList)
+@allow("requests.list", None)
 def list_requests(
-    registry: Registry, status: Annotated[str, Query(max_length=16)] = "pending"
+    registry: Registry,
+    caller: Caller,
+    status: Annotated[str, Query(max_length=16)] = "pending",
 ) -> Any:
-    """Requests, oldest first; ``status=any`` lists every one."""
-    return {"items": registry.list_requests(None if status == "any" else status)}
+    """Requests on models the caller may read, oldest first; ``status=any`` lists every one."""
+    requests = registry.list_requests(None if status == "any" else status)
+    readable = caller.readable(Scope.MODEL)
+    return {"items": [r for r in requests if readable is None or r.name in readable]}
 
 
 @router.get("/requests/{request_id}", response_model=schemas.ApprovalRequest)
+@allow("requests.get", Role.VIEWER, REQUEST)
 def get_request(request_id: int, registry: Registry) -> Any:
     """One request."""
     return registry.get_request(request_id)
 
 
 @router.post("/requests/{request_id}/decision", response_model=schemas.ApprovalRequest)
+@allow("requests.decide", Role.ADMIN, REQUEST)
 def decide_request(
-    request_id: int, body: schemas.DecideRequest, registry: Registry, once: Idempotent
+    request_id: int,
+    body: schemas.DecideRequest,
+    registry: Registry,
+    once: Idempotent,
+    caller: Caller,
 ) -> Any:
-    """Approve or reject a pending request (the caller's registry then applies it)."""
-    return once(
-        body,
-        schemas.ApprovalRequest,
-        200,
-        lambda: registry.decide_request(
-            request_id, body.approved, user=body.user, comment=body.comment
-        ),
-    )
+    """Approve or reject a pending request (the caller's registry then applies it).
+
+    With authentication on, the decider is the caller, who must not be the requester.
+    """
+    user = acting_user(caller, body.user)
+
+    def decide() -> Any:
+        if caller.auth_enabled and registry.get_request(request_id).requested_by == user:
+            raise ApprovalError(
+                f"{user!r} requested change {request_id} and cannot decide it; another user "
+                "with the admin role on the model must"
+            )
+        return registry.decide_request(request_id, body.approved, user=user, comment=body.comment)
+
+    return once(body, schemas.ApprovalRequest, 200, decide)

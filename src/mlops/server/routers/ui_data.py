@@ -22,18 +22,23 @@ from fastapi import APIRouter
 from fastapi import Path as FastApiPath
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops.auth.entities import Role
 from mlops.errors import ConfigError
 from mlops.models.entities import ApprovalRequest, ModelVersion, Stage
 from mlops.models.registry import ModelRegistry
 from mlops.server import schemas
 from mlops.server.dependencies import ServerState, State, Tracking
+from mlops.server.permissions import Args, Caller, acting_user, allow, in_body
 from mlops.server.routers import API_PREFIX
+from mlops.server.routers.models import MODEL, REQUEST, alias_role
 from mlops.store.open import Stores
 from mlops.store.sql import overview
 from mlops.store.sql.database import Database
 from mlops.store.sql.tracking import SqlTrackingStore
 
 router = APIRouter(prefix=API_PREFIX, tags=["ui"])
+EXPERIMENTS = in_body("experiment", lambda b: b.experiment_ids)
+RUNS = in_body("run", lambda b: b.run_ids)
 ExperimentIds = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=32)]], Field(min_length=1, max_length=1000)
 ]
@@ -125,18 +130,21 @@ def _database(state: ServerState) -> Database:
 
 
 @router.post("/runs/keys", response_model=RunKeys)
+@allow("runs.keys", Role.VIEWER, EXPERIMENTS)
 def run_keys(body: Experiments, state: State) -> Any:
     """The param, metric and tag keys the experiments' live runs use (the table's columns)."""
     return overview.run_keys(_database(state), body.experiment_ids)
 
 
 @router.post("/runs/counts", response_model=RunCounts)
+@allow("runs.counts", Role.VIEWER, EXPERIMENTS)
 def count_runs_by_experiment(body: Experiments, state: State) -> Any:
     """Live runs per experiment."""
     return {"counts": overview.count_runs_by_experiment(_database(state), body.experiment_ids)}
 
 
 @router.post("/runs/count", response_model=RunCount)
+@allow("runs.count", Role.VIEWER, EXPERIMENTS)
 def count_runs(body: CountRuns, tracking: Tracking) -> Any:
     """How many live runs of the experiments match the filter (the table's page count)."""
     if not isinstance(tracking, SqlTrackingStore):
@@ -146,6 +154,7 @@ def count_runs(body: CountRuns, tracking: Tracking) -> Any:
 
 
 @router.post("/metrics/histories", response_model=Histories)
+@allow("metrics.histories", Role.VIEWER, RUNS)
 def get_metric_histories(body: GetHistories, tracking: Tracking) -> Any:
     """Each run's history of each key that it logged, thinned evenly to ``max_points``."""
     items = []
@@ -188,8 +197,26 @@ class _ServerRegistry(ModelRegistry):
         return self._acting_user
 
 
-def _registry(state: ServerState, user: str | None) -> _ServerRegistry:
-    return _ServerRegistry(state.stores, user or state.config.user)
+def _registry(state: ServerState, caller: Caller, user: str | None) -> _ServerRegistry:
+    return _ServerRegistry(state.stores, acting_user(caller, user or state.config.user))
+
+
+def _alias_role(alias: str, state: ServerState) -> Role:
+    # With approval on, a protected alias's move is only a request, which an editor may open.
+    if state.config.model_registry.approval_required:
+        return Role.EDITOR
+    return alias_role(alias, state)
+
+
+def _governed_role(args: Args, state: ServerState) -> Role:
+    """Production moves and rollbacks need an admin, unless approval is on: then an editor's
+    change only opens a request, and an admin (another user) decides it."""
+    if state.config.model_registry.approval_required:
+        return Role.EDITOR
+    body = args["body"]
+    if isinstance(body, Promote) and body.stage not in (Stage.PRODUCTION, Stage.ARCHIVED):
+        return Role.EDITOR
+    return Role.ADMIN
 
 
 def _outcome(result: ModelVersion | ApprovalRequest | None) -> dict[str, Any]:
@@ -201,39 +228,45 @@ def _outcome(result: ModelVersion | ApprovalRequest | None) -> dict[str, Any]:
 
 
 @router.post("/models/{name}/versions/{version}/promote", response_model=Outcome)
-def promote(name: str, version: Number, body: Promote, state: State) -> Any:
+@allow("models.promote", _governed_role, MODEL)
+def promote(name: str, version: Number, body: Promote, state: State, caller: Caller) -> Any:
     """Move a version to a stage under the stage rules (a pending request if approval is on)."""
-    registry = _registry(state, body.user)
+    registry = _registry(state, caller, body.user)
     return _outcome(
         registry.promote_model(name, version, body.stage, body.archive_existing, body.comment)
     )
 
 
 @router.post("/models/{name}/versions/{version}/alias", response_model=Outcome)
-def set_alias(name: str, version: Number, body: SetAlias, state: State) -> Any:
+@allow("models.set_alias", lambda args, state: _alias_role(args["body"].alias, state), MODEL)
+def set_alias(name: str, version: Number, body: SetAlias, state: State, caller: Caller) -> Any:
     """Point an alias at a version (a pending request if the alias is protected and approval on)."""
-    return _outcome(_registry(state, body.user).set_alias(name, body.alias, version))
+    return _outcome(_registry(state, caller, body.user).set_alias(name, body.alias, version))
 
 
 @router.post("/models/{name}/aliases/{alias}/remove", response_model=Outcome)
-def remove_alias(name: str, alias: str, body: Decide, state: State) -> Any:
+@allow("models.delete_alias", lambda args, state: _alias_role(args["alias"], state), MODEL)
+def remove_alias(name: str, alias: str, body: Decide, state: State, caller: Caller) -> Any:
     """Remove an alias (a pending request if it is protected and approval on)."""
-    return _outcome(_registry(state, body.user).delete_alias(name, alias))
+    return _outcome(_registry(state, caller, body.user).delete_alias(name, alias))
 
 
 @router.post("/models/{name}/rollback", response_model=Outcome)
-def rollback(name: str, body: Decide, state: State) -> Any:
+@allow("models.rollback", _governed_role, MODEL)
+def rollback(name: str, body: Decide, state: State, caller: Caller) -> Any:
     """Put the previous production version back (a pending request if approval is on)."""
-    return _outcome(_registry(state, body.user).rollback(name, body.comment))
+    return _outcome(_registry(state, caller, body.user).rollback(name, body.comment))
 
 
 @router.post("/requests/{request_id}/approve", response_model=Outcome)
-def approve(request_id: Number, body: Decide, state: State) -> Any:
+@allow("requests.approve", Role.ADMIN, REQUEST)
+def approve(request_id: Number, body: Decide, state: State, caller: Caller) -> Any:
     """Approve another user's pending request and apply it."""
-    return _outcome(_registry(state, body.user).approve(request_id, body.comment))
+    return _outcome(_registry(state, caller, body.user).approve(request_id, body.comment))
 
 
 @router.post("/requests/{request_id}/reject", response_model=Outcome)
-def reject(request_id: Number, body: Decide, state: State) -> Any:
+@allow("requests.reject", Role.ADMIN, REQUEST)
+def reject(request_id: Number, body: Decide, state: State, caller: Caller) -> Any:
     """Reject a pending request."""
-    return _outcome(_registry(state, body.user).reject(request_id, body.comment))
+    return _outcome(_registry(state, caller, body.user).reject(request_id, body.comment))

@@ -7,6 +7,9 @@
   call and reused by its retries, so the server runs it once however often it is sent.
 - An error answer is rebuilt as the ``mlops.errors`` class its body names (falling back to the
   class of its HTTP status), so ``except mlops.NotFoundError`` works as it does locally.
+- With a token (``MLOPS_TRACKING_TOKEN``), every request carries ``Authorization: Bearer``.
+  A 401 or 403 is never retried: it is an ``AuthenticationError`` or ``PermissionDeniedError``
+  whose message (the server's) says what to do.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class RestClient:
     Args:
         base_url: ``http(s)://host:port`` of the server.
         settings: Timeout and retry policy.
+        token: API token of a server run with ``--auth``.
         transport: An ``httpx`` transport to use instead of the network (tests).
     """
 
@@ -57,15 +61,19 @@ class RestClient:
         base_url: str,
         settings: ClientSettings | None = None,
         *,
+        token: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.settings = settings or ClientSettings()
+        headers = {"User-Agent": "mlops-client"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(self.settings.timeout, connect=min(self.settings.timeout, 10.0)),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-            headers={"User-Agent": "mlops-client"},
+            headers=headers,
             transport=transport,
         )
 
@@ -177,4 +185,13 @@ def rebuild_error(response: httpx.Response) -> errors.MLOpsError:
     if message is None:
         text = response.text[:500] or response.reason_phrase
         message = f"mlops server answered {response.status_code}: {text}"
+        message += _HINTS.get(response.status_code, "")
     return cls(message)
+
+
+_HINTS = {
+    401: "; set MLOPS_TRACKING_TOKEN to a valid API token (an admin makes one with "
+    "`mlops tokens create USER`)",
+    403: "; ask an admin for the role (`mlops grant USER ROLE [--experiment ID | --model NAME]`)",
+}
+"""What to do about a 401 or 403 whose body (from a proxy, say) does not say it."""
