@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mlops.cli import db, experiments, models, quickstart, runs, server
+from mlops.cli import db, experiments, models, quickstart, runs, serve, server
 from mlops.cli.render import report_error
 from mlops.errors import MLOpsError
 
@@ -23,6 +23,7 @@ app.add_typer(db.app, name="db")
 app.command("gc")(db.gc)
 app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:
