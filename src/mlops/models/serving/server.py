@@ -16,11 +16,13 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 
+import mlops
 from mlops.config import MLOpsConfig, load_config
 from mlops.errors import BackendUnavailableError
 from mlops.models.registry import ModelRegistry
@@ -188,8 +190,12 @@ class ModelServing:
                 probe.bind((self.host, 0))
                 self.port = probe.getsockname()[1]
         config = self.config or load_config()
+        # The child imports the same mlops as this process, wherever that came from.
+        package_root = str(Path(mlops.__file__).resolve().parent.parent)
+        python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         env = {
             **os.environ,
+            "PYTHONPATH": python_path,
             "MLOPS_TRACKING_URI": config.resolved_tracking_uri,
             "MLOPS_ARTIFACT_URI": config.resolved_artifact_uri,
             "MLOPS_HOME": str(config.home),
