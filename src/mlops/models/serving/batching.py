@@ -241,7 +241,9 @@ def _as_error(exc: Exception) -> BaseException:
     """A model's complaint about its input is the client's 422; anything else stays itself."""
     if isinstance(exc, MLOpsError) and not isinstance(exc, InvalidInputError):
         return exc
-    if isinstance(exc, InvalidInputError | ValueError | TypeError | KeyError | IndexError):
+    if isinstance(
+        exc, InvalidInputError | ValueError | TypeError | KeyError | IndexError | OverflowError
+    ):
         return ModelRejectedInputError(f"the model rejected the input: {exc}")
     log.error("model call failed", exc_info=exc)
     error = MLOpsError(f"the model failed: {type(exc).__name__}: {exc}")
