@@ -303,3 +303,9 @@ def test_metrics_count_requests_batches_and_errors(
     text = client.get("/metrics").text
     assert "mlops_http_request_duration_seconds_bucket" in text
     assert "mlops_serving_predict_duration_seconds_bucket" in text
+
+
+def test_deeply_nested_json_is_400(client: httpx.Client) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = client.post("/predict", content=body)
+    assert response.status_code == 400, response.text

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request
 from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry
@@ -415,11 +414,10 @@ def _tensor_metadata(schema: Schema | None, output: bool = False) -> list[dict[s
             {"name": c.name, "datatype": v2_datatype(c.type), "shape": [-1]} for c in schema.columns
         ]
     assert isinstance(schema, TensorSchema)
-    dtype = schema.dtype if schema.dtype in ("str", "bytes", "object") else np.dtype(schema.dtype)
     return [
         {
             "name": "predict" if output else "input-0",
-            "datatype": v2_datatype(dtype),
+            "datatype": v2_datatype(schema.dtype),
             "shape": list(schema.shape),
         }
     ]

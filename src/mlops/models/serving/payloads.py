@@ -74,6 +74,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise InvalidInputError("the request body is nested too deeply to decode") from None
 
 
 # --- the three request formats -----------------------------------------------------------------
