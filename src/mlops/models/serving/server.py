@@ -41,6 +41,8 @@ class ModelServing:
         host: Interface to listen on.
         port: Port to listen on; 0 picks a free one (see :attr:`url` after ``start``).
         workers: Worker processes; more than one runs ``mlops serve`` as a child process.
+        process: Run as a child process even with one worker (a replica that can be killed
+            without taking this process with it).
         options: Batching, body limit, registry polling (``ServingOptions``).
         config: Where the registry is (default: the environment's configuration).
         consumer: Monitoring hook consumer (in-process servers only).
@@ -58,6 +60,7 @@ class ModelServing:
         host: str = "127.0.0.1",
         port: int = 0,
         workers: int = 1,
+        process: bool = False,
         options: ServingOptions | None = None,
         config: MLOpsConfig | None = None,
         consumer: PredictionConsumer | None = None,
@@ -67,6 +70,7 @@ class ModelServing:
         self.host = host
         self.port = port
         self.workers = workers
+        self.process = process
         self.options = options or ServingOptions()
         self.config = config
         self.consumer = consumer
@@ -90,7 +94,7 @@ class ModelServing:
         """
         if self._thread is not None or self._process is not None:
             return self
-        if self.workers > 1:
+        if self.workers > 1 or self.process:
             self._start_process()
         else:
             self._start_thread()
@@ -143,6 +147,11 @@ class ModelServing:
             pass
         return result
 
+    @property
+    def pid(self) -> int | None:
+        """The child process's id when running as a process, else ``None``."""
+        return None if self._process is None else self._process.pid
+
     def __enter__(self) -> ModelServing:
         return self.start()
 
@@ -159,30 +168,10 @@ class ModelServing:
             registry=ModelRegistry(config=config),
             consumer=self.consumer,
         )
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (no delayed ACKs).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        self._socket = sock
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                loop="asyncio",
-                http="h11",
-                log_level="warning",
-                access_log=False,
-                timeout_graceful_shutdown=int(self.shutdown_timeout),
-            )
+        self._server, self._thread, self._socket = serve_in_thread(
+            app, self.host, self.port, self.shutdown_timeout, name="mlops-model-server"
         )
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name="mlops-model-server",
-            daemon=True,
-        )
-        self._thread.start()
+        self.port = self._socket.getsockname()[1]
 
     def _start_process(self) -> None:
         if self.port == 0:
@@ -210,3 +199,31 @@ class ModelServing:
             "--max-body-size", str(options.max_body_size),
         ]  # fmt: skip
         self._process = subprocess.Popen(command, env=env)
+
+
+def serve_in_thread(
+    app: Any, host: str, port: int, shutdown_timeout: float, name: str
+) -> tuple[uvicorn.Server, threading.Thread, socket.socket]:
+    """Run ``app`` on uvicorn in a daemon thread, on a socket bound here (``port=0``: free).
+
+    Stop it with ``server.should_exit = True`` and join the thread: uvicorn then answers the
+    requests in flight (up to ``shutdown_timeout`` seconds) before the app's shutdown runs.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (no delayed ACKs).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            loop="asyncio",
+            http="h11",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=int(shutdown_timeout),
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    return server, thread, sock
