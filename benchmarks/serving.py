@@ -41,6 +41,8 @@ NAME = "serving"
 LOGREG_VS_HANDWRITTEN = 1.0  # requests/s, with p99 no worse
 IFOREST_VS_HANDWRITTEN = 4.0
 PER_WORKER = 1_000  # the seed's promise: predictions/s per replica
+MONITORING_COST = 0.05  # at most 5 % less throughput with the monitoring hook on
+ROUTER_P50 = 0.001  # the local router adds at most 1 ms to p50 latency
 
 HERE = Path(__file__).resolve().parent
 PIN_SERVER = ["taskset", "-c", "0"] if shutil.which("taskset") else []
@@ -61,7 +63,12 @@ QUICK = Sizes(seconds=3.0, warmup=1.0)
 def measure(options: Options) -> list[Result]:
     sizes = QUICK if options.quick else FULL
     cases = [("serving-logreg", "logreg"), ("serving-iforest", "iforest")]
-    return [_measure(key, model, sizes) for key, model in cases if options.wants(key)]
+    results = [_measure(key, model, sizes) for key, model in cases if options.wants(key)]
+    if options.wants("serving-monitoring"):
+        results.append(_measure_monitoring(sizes))
+    if options.wants("serving-router"):
+        results.append(_measure_router(sizes))
+    return results
 
 
 # --- the models and the three servers ----------------------------------------------------------
@@ -253,6 +260,86 @@ def _measure(key: str, model: str, sizes: Sizes) -> Result:
             f"errors: mlops {mlops['errors']}, mlflow {mlflow['errors']}, "
             f"hand-written {hand['errors']} {mlflow['first_errors'] or ''}",
             "BentoML is not installed: its targets are not measured",
+        ],
+        raw=figures,
+    )
+
+
+# --- the monitoring hook and the router --------------------------------------------------------
+
+
+def _in_process(folder: Path, sizes: Sizes, what: str) -> dict[str, dict[str, Any]]:
+    """In this (isolated) process pinned to CPU 0: the hook on and off, or router vs direct."""
+    import os
+
+    from mlops.models.serving import ModelServing, PredictionConsumer
+
+    if hasattr(os, "sched_setaffinity") and PIN_SERVER:
+        os.sched_setaffinity(0, {0})  # replicas started from here inherit it
+    config = _prepare(folder, "logreg")["config"]
+    body = folder / "body.json"
+
+    class Count(PredictionConsumer):
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def consume(self, records: Sequence[Any]) -> None:
+            self.seen += len(records)
+
+    figures: dict[str, dict[str, Any]] = {}
+    if what == "monitoring":
+        for name, consumer in (("off", None), ("on", Count())):
+            with ModelServing("models:/logreg/1", config=config, consumer=consumer) as server:
+                figures[name] = _load(server.url, "/invocations", body, sizes)
+            if consumer is not None:
+                figures[name]["delivered"] = consumer.seen
+        return figures
+    from mlops.models.deployment import LocalDeployment
+
+    single = Sizes(seconds=sizes.seconds, warmup=sizes.warmup, concurrency=1)
+    with LocalDeployment("models:/logreg/1", 1, config=config) as deployment:
+        replica = deployment.servers["stable"][0].url
+        figures["direct"] = _load(replica, "/invocations", body, single)
+        figures["router"] = _load(deployment.url, "/invocations", body, single)
+    return figures
+
+
+def _measure_monitoring(sizes: Sizes) -> Result:
+    figures = isolated(_in_process, "serving-monitoring", sizes, "monitoring")
+    on, off = figures["on"], figures["off"]
+    kept = on["rps"] / off["rps"] if off["rps"] else 0.0
+    return Result(
+        key="serving-monitoring",
+        title="logreg with the monitoring hook on (MLflow column: hook off)",
+        target=f"at most {MONITORING_COST:.0%} less throughput with monitoring on",
+        mlops=f"{on['rps']:,.0f} req/s, p99 {on['p99'] * 1000:.1f} ms",
+        mlflow=f"{off['rps']:,.0f} req/s, p99 {off['p99'] * 1000:.1f} ms",
+        ratio=kept,
+        checks=[
+            Check(
+                "throughput kept",
+                kept >= 1 - MONITORING_COST,
+                f"{kept:.1%} of the throughput without the hook",
+            )
+        ],
+        notes=[f"records delivered to the consumer: {on.get('delivered', 0):,}"],
+        raw=figures,
+    )
+
+
+def _measure_router(sizes: Sizes) -> Result:
+    figures = isolated(_in_process, "serving-router", sizes, "router")
+    direct, routed = figures["direct"], figures["router"]
+    added = routed["p50"] - direct["p50"]
+    return Result(
+        key="serving-router",
+        title="local router, one connection (MLflow column: the replica directly)",
+        target=f"adds at most {ROUTER_P50 * 1000:.0f} ms to p50 latency",
+        mlops=f"p50 {routed['p50'] * 1000:.2f} ms, {routed['rps']:,.0f} req/s",
+        mlflow=f"p50 {direct['p50'] * 1000:.2f} ms, {direct['rps']:,.0f} req/s",
+        ratio=direct["p50"] / routed["p50"] if routed["p50"] else 0.0,
+        checks=[
+            Check("p50 added", added <= ROUTER_P50, f"router adds {added * 1000:.2f} ms to p50")
         ],
         raw=figures,
     )
