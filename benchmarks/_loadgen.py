@@ -28,6 +28,7 @@ async def _connection(
     end: float,
     latencies: list[float],
     errors: list[str],
+    total: list[int],
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -44,6 +45,7 @@ async def _connection(
                     length = int(line[15:])
             body = await reader.readexactly(length)
             done = time.perf_counter()
+            total[0] += 1
             if sent >= start:
                 if status == 200:
                     latencies.append(done - sent)
@@ -62,11 +64,12 @@ async def run(url: str, path: str, body: bytes, concurrency: int, seconds: float
     ).encode() + body
     latencies: list[float] = []
     errors: list[str] = []
+    total = [0]
     start = time.perf_counter() + warmup
     end = start + seconds
     await asyncio.gather(
         *(
-            _connection(host, port, request, start, end, latencies, errors)
+            _connection(host, port, request, start, end, latencies, errors, total)
             for _ in range(concurrency)
         )
     )
@@ -77,6 +80,7 @@ async def run(url: str, path: str, body: bytes, concurrency: int, seconds: float
 
     return {
         "requests": len(latencies),
+        "total": total[0],  # warm-up included: what the server's CPU time is divided by
         "errors": len(errors),
         "first_errors": errors[:3],
         "rps": len(latencies) / seconds,

@@ -139,3 +139,17 @@ def test_bad_configurations_are_refused(classifiers: dict[str, Any]) -> None:
         ModelEnsemble(one, shadows=one)
     with pytest.raises(InvalidInputError, match="no member or shadow named"):
         ModelEnsemble(one).predict_member("b", [[1, 2, 3, 4]])
+
+
+def test_seed_names_import_from_their_domains() -> None:
+    import importlib
+
+    seed = {
+        "mlops.models.serving": ["ModelServing", "ModelEnsemble"],
+        "mlops.models.deployment": ["ModelDeployment", "LocalDeployment"],
+    }
+    for module, names in seed.items():
+        loaded = importlib.import_module(module)
+        for name in names:
+            assert hasattr(loaded, name), f"{module}.{name}"
+            assert name in loaded.__all__
