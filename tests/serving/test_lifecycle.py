@@ -128,6 +128,9 @@ def test_a_fixed_version_and_an_unknown_reference(
 ) -> None:
     server = start_server("models:/iris/1", poll_interval=0.05)
     assert server.health_check() == {"live": True, "ready": True, "model": "iris", "version": 1}
+    version = ModelRegistry(config=serving_config).get_model("iris", version=1)
+    with ModelServing(version, config=serving_config) as by_object:
+        assert by_object.health_check()["version"] == 1
     with pytest.raises(ModelVersionNotFoundError):
         ModelServing("models:/iris@nope", config=serving_config).start()
     with pytest.raises(Exception, match="models:/NAME@ALIAS"):

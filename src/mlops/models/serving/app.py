@@ -40,9 +40,9 @@ from mlops.models.serving.payloads import (
     from_v2,
     parse_json,
     to_jsonable,
-    v2_datatype,
 )
 from mlops.models.serving.source import ModelSource, ServedModel
+from mlops.models.serving.values import v2_datatype
 from mlops.models.signature import ColumnSchema, Schema, TensorSchema
 from mlops.server.errors import error_response, install_error_handlers
 from mlops.server.instrumentation import RequestMetrics, metrics_response

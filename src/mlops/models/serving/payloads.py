@@ -13,12 +13,10 @@ Each check names what is wrong (the column, the record, the key, the shape) and 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import json
 import math
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +26,15 @@ from numpy.typing import NDArray
 
 from mlops.errors import InvalidInputError
 from mlops.models.serving.errors import InvalidPayloadError
+from mlops.models.serving.values import (
+    CONVERTERS,
+    NUMPY_COLUMN,
+    V2_TO_NUMPY,
+    Mismatch,
+    cast_array,
+    json_type,
+    short,
+)
 from mlops.models.signature import ColumnSchema, Schema, TensorSchema
 
 __all__ = [
@@ -39,7 +46,6 @@ __all__ = [
     "from_v2",
     "parse_json",
     "to_jsonable",
-    "v2_datatype",
 ]
 
 INVOCATION_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -92,7 +98,7 @@ def from_predict(body: Any, schema: Schema | None) -> ModelInput:
             return _from_columns(body, schema, "body")
         return _from_records([body], schema, "body")
     raise InvalidPayloadError(
-        f"the body is a JSON {_json_type(body)}; send a list of records, a dict of columns or a "
+        f"the body is a JSON {json_type(body)}; send a list of records, a dict of columns or a "
         "list of rows"
     )
 
@@ -101,7 +107,7 @@ def from_invocations(body: Any, schema: Schema | None) -> ModelInput:
     """MLflow's ``/invocations``: exactly one of :data:`INVOCATION_KEYS`."""
     if not isinstance(body, dict):
         raise InvalidPayloadError(
-            f"the body is a JSON {_json_type(body)}; send an object with one of "
+            f"the body is a JSON {json_type(body)}; send an object with one of "
             f"{list(INVOCATION_KEYS)}"
         )
     given = [k for k in INVOCATION_KEYS if k in body]
@@ -123,7 +129,7 @@ def from_invocations(body: Any, schema: Schema | None) -> ModelInput:
     if key == "dataframe_records":
         if not isinstance(value, list):
             raise InvalidPayloadError(
-                f"field 'dataframe_records' must be a list of records, got {_json_type(value)}"
+                f"field 'dataframe_records' must be a list of records, got {json_type(value)}"
             )
         return _from_records(value, schema, key)
     if isinstance(value, list):
@@ -132,7 +138,7 @@ def from_invocations(body: Any, schema: Schema | None) -> ModelInput:
         return _from_columns(value, schema, key)
     raise InvalidPayloadError(
         f"field {key!r} must be a list of rows or records, or a dict of columns; "
-        f"got {_json_type(value)}"
+        f"got {json_type(value)}"
     )
 
 
@@ -143,13 +149,13 @@ def from_v2(body: Any, schema: Schema | None) -> tuple[ModelInput, str | None]:
     signature takes one input whose shape is the tensor's.
     """
     if not isinstance(body, dict):
-        raise InvalidPayloadError(f"the body is a JSON {_json_type(body)}; send an object")
+        raise InvalidPayloadError(f"the body is a JSON {json_type(body)}; send an object")
     unknown = [k for k in body if k not in ("id", "parameters", "inputs", "outputs")]
     if unknown:
         raise InvalidPayloadError(f"unexpected field(s) {unknown}")
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
-        raise InvalidPayloadError(f"field 'id' must be a string, got {_json_type(request_id)}")
+        raise InvalidPayloadError(f"field 'id' must be a string, got {json_type(request_id)}")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidPayloadError("field 'inputs' must be a non-empty list of tensors")
@@ -203,7 +209,7 @@ def _from_records(records: Sequence[Any], schema: Schema | None, where: str) -> 
     rows = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):
-            raise InvalidPayloadError(f"{where}[{i}] is a JSON {_json_type(record)}, not a record")
+            raise InvalidPayloadError(f"{where}[{i}] is a JSON {json_type(record)}, not a record")
         if len(record) != len(names) or record.keys() != expected:
             _explain_columns(record.keys(), names, f"{where}[{i}]")
         rows.append([record[name] for name in names])
@@ -284,7 +290,7 @@ def _from_array(array: NDArray[Any], schema: Schema | None, where: str) -> Model
             want not in (-1, got) for got, want in zip(shape, expected, strict=True)
         ):
             raise InvalidPayloadError(f"{where} has shape {shape}, expected {expected}")
-        array = _cast(array, schema.dtype, where)
+        array = cast_array(array, schema.dtype, where)
     elif array.dtype.kind not in "biufU":
         raise InvalidPayloadError(f"{where} mixes values of different types")
     return ModelInput(("tensor", array.shape[1:], array.dtype.str), len(array), array=array)
@@ -299,111 +305,16 @@ def _checked_rows(
         else [None] * len(names)
     )
     for j, (name, col_type) in enumerate(zip(names, types, strict=True)):
-        convert = _CONVERTERS.get(col_type, _any_scalar)
+        convert = CONVERTERS[col_type]
         for i, row in enumerate(rows):
             try:
                 row[j] = convert(row[j])
-            except _Mismatch as exc:
+            except Mismatch as exc:
                 raise InvalidPayloadError(
                     f"column {name!r} (row {i} of {where}): expected {col_type or 'a scalar'}, "
-                    f"got {_json_type(row[j])} {_short(row[j])}{exc.why}"
+                    f"got {json_type(row[j])} {short(row[j])}{exc.why}"
                 ) from None
     return ModelInput(("columns", names), len(rows), rows=rows)
-
-
-# --- checks on values --------------------------------------------------------------------------
-
-
-class _Mismatch(Exception):
-    """A value is not of its column's type (turned into a message naming the column)."""
-
-    def __init__(self, why: str = "") -> None:
-        super().__init__(why)
-        self.why = why
-
-
-def _float(v: Any) -> Any:
-    t = type(v)
-    if t is float or t is int:
-        return v
-    if v is None:
-        return math.nan
-    raise _Mismatch
-
-
-def _int(v: Any) -> Any:
-    if type(v) is int:
-        return v
-    if type(v) is float and v.is_integer():
-        return int(v)
-    raise _Mismatch
-
-
-def _bool(v: Any) -> Any:
-    if type(v) is bool:
-        return v
-    raise _Mismatch
-
-
-def _str(v: Any) -> Any:
-    if type(v) is str:
-        return v
-    raise _Mismatch
-
-
-def _datetime(v: Any) -> Any:
-    if type(v) is not str:
-        raise _Mismatch(" (send an ISO 8601 string)")
-    try:
-        return dt.datetime.fromisoformat(v)
-    except ValueError:
-        raise _Mismatch(" (not an ISO 8601 date-time)") from None
-
-
-def _binary(v: Any) -> Any:
-    if type(v) is not str:
-        raise _Mismatch(" (send base64 text)")
-    try:
-        return base64.b64decode(v, validate=True)
-    except (binascii.Error, ValueError):
-        raise _Mismatch(" (not valid base64)") from None
-
-
-def _any_scalar(v: Any) -> Any:
-    if isinstance(v, list | dict):
-        raise _Mismatch
-    return math.nan if v is None else v
-
-
-_CONVERTERS: dict[str | None, Callable[[Any], Any]] = {
-    "double": _float,
-    "float": _float,
-    "long": _int,
-    "integer": _int,
-    "boolean": _bool,
-    "string": _str,
-    "datetime": _datetime,
-    "binary": _binary,
-}
-_NUMPY_COLUMN = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
-
-
-def _cast(array: NDArray[Any], dtype: str, where: str) -> NDArray[Any]:
-    kind = array.dtype.kind
-    if dtype in ("str", "bytes", "object"):
-        if kind not in "US":
-            raise InvalidPayloadError(f"{where} has dtype {array.dtype.name}, expected {dtype}")
-        return array
-    target = np.dtype(dtype)
-    ok = (
-        (target.kind == "f" and kind in "iuf")
-        or (target.kind in "iu" and kind in "iu")
-        or (target.kind == "b" and kind == "b")
-    )
-    if not ok:
-        got = {"U": "string", "O": "mixed"}.get(kind, array.dtype.name)
-        raise InvalidPayloadError(f"{where} has {got} values, expected dtype {dtype}")
-    return array.astype(target, copy=False)
 
 
 def _as_array(value: list[Any], where: str) -> NDArray[Any]:
@@ -429,10 +340,10 @@ def _v2_tensor(raw: Any, i: int) -> tuple[str, NDArray[Any]]:
         or not all(type(d) is int and d >= 0 for d in shape)
     ):
         raise InvalidPayloadError(f"{where}.shape must be a list of non-negative integers")
-    dtype = _V2_TO_NUMPY.get(datatype) if isinstance(datatype, str) else None
+    dtype = V2_TO_NUMPY.get(datatype) if isinstance(datatype, str) else None
     if dtype is None:
         raise InvalidPayloadError(
-            f"{where}.datatype {datatype!r} is not one of {sorted(_V2_TO_NUMPY)}"
+            f"{where}.datatype {datatype!r} is not one of {sorted(V2_TO_NUMPY)}"
         )
     if not isinstance(data, list):
         raise InvalidPayloadError(f"{where}.data must be a list")
@@ -454,47 +365,6 @@ def _has_fraction(array: NDArray[Any], datatype: str) -> bool:
     return datatype.startswith(("INT", "UINT")) and bool(np.any(array != np.floor(array)))
 
 
-_V2_TO_NUMPY: dict[str, Any] = {
-    "BOOL": bool,
-    "UINT8": np.uint8,
-    "UINT16": np.uint16,
-    "UINT32": np.uint32,
-    "UINT64": np.uint64,
-    "INT8": np.int8,
-    "INT16": np.int16,
-    "INT32": np.int32,
-    "INT64": np.int64,
-    "FP16": np.float16,
-    "FP32": np.float32,
-    "FP64": np.float64,
-    "BYTES": str,
-}
-_COLUMN_TO_V2 = {
-    "double": "FP64",
-    "float": "FP32",
-    "long": "INT64",
-    "integer": "INT32",
-    "boolean": "BOOL",
-    "string": "BYTES",
-    "datetime": "BYTES",
-    "binary": "BYTES",
-}
-
-
-def v2_datatype(type_or_dtype: str | np.dtype[Any]) -> str:
-    """The v2 datatype of a signature column type or a numpy dtype."""
-    if isinstance(type_or_dtype, str) and type_or_dtype in _COLUMN_TO_V2:
-        return _COLUMN_TO_V2[type_or_dtype]
-    try:
-        kind = np.dtype(type_or_dtype)
-    except TypeError:
-        return "BYTES"
-    for name, dtype in _V2_TO_NUMPY.items():
-        if dtype is not str and np.dtype(dtype) == kind:
-            return name
-    return "BYTES"
-
-
 def _names(schema: Schema) -> tuple[str, ...]:
     if isinstance(schema, ColumnSchema):
         return tuple(c.name for c in schema.columns)
@@ -512,24 +382,6 @@ def _explain_columns(got: Any, expected: tuple[str, ...], where: str) -> None:
     raise InvalidPayloadError(
         f"{where}: unexpected input column(s) {extra}; expected {list(expected)}"
     )
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "boolean",
-        int: "number",
-        float: "number",
-        str: "string",
-        list: "array",
-        dict: "object",
-    }.get(type(value), type(value).__name__)
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, dt.datetime | bytes) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # --- batches and outputs -----------------------------------------------------------------------
@@ -552,8 +404,8 @@ def assemble(parts: Sequence[ModelInput], schema: Schema | None, sklearn: bool) 
         return np.asarray(rows, dtype=np.float64)
     frame = pd.DataFrame(rows, columns=list(names))
     for name, col_type in zip(names, types or (), strict=False):
-        if col_type in _NUMPY_COLUMN:
-            frame[name] = frame[name].astype(_NUMPY_COLUMN[col_type])
+        if col_type in NUMPY_COLUMN:
+            frame[name] = frame[name].astype(NUMPY_COLUMN[col_type])
         elif col_type == "datetime":
             frame[name] = pd.to_datetime(frame[name], utc=False, format="mixed")
     return frame

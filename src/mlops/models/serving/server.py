@@ -25,6 +25,7 @@ import uvicorn
 import mlops
 from mlops.config import MLOpsConfig, load_config
 from mlops.errors import BackendUnavailableError
+from mlops.models.entities import ModelVersion
 from mlops.models.registry import ModelRegistry
 from mlops.models.serving.app import create_serving_app
 from mlops.models.serving.monitoring import PredictionConsumer
@@ -37,7 +38,8 @@ class ModelServing:
     """Serve one registered model over HTTP.
 
     Args:
-        model_uri: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``models:/NAME/STAGE``.
+        model_uri: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``models:/NAME/STAGE``,
+            or a registered ``ModelVersion`` (served as that fixed version).
         host: Interface to listen on.
         port: Port to listen on; 0 picks a free one (see :attr:`url` after ``start``).
         workers: Worker processes; more than one runs ``mlops serve`` as a child process.
@@ -55,7 +57,7 @@ class ModelServing:
 
     def __init__(
         self,
-        model_uri: str,
+        model_uri: str | ModelVersion,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -66,7 +68,7 @@ class ModelServing:
         consumer: PredictionConsumer | None = None,
         shutdown_timeout: float = 30.0,
     ) -> None:
-        self.model_uri = model_uri
+        self.model_uri = model_uri if isinstance(model_uri, str) else model_uri.uri
         self.host = host
         self.port = port
         self.workers = workers
