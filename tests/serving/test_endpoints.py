@@ -91,6 +91,11 @@ def test_v2_health_metadata_and_infer(
     assert client.get("/v2/health/ready").json() == {"ready": True}
     assert client.get("/v2/models/iris/ready").status_code == 200
     assert client.get("/ping").status_code == 200
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/v2").json()["name"] == "mlops"
+    assert client.get("/v2/models/iris/versions/1/ready").json() == {"name": "iris", "ready": True}
+    assert client.get("/v2/models/other/ready").status_code == 404
+    assert client.get("/v2/models/iris/versions/2").status_code == 404
     meta = client.get("/v2/models/iris").json()
     assert meta["name"] == "iris"
     assert meta["versions"] == ["1"]
@@ -309,3 +314,17 @@ def test_deeply_nested_json_is_400(client: httpx.Client) -> None:
     body = b"[" * 100_000 + b"]" * 100_000
     response = client.post("/predict", content=body)
     assert response.status_code == 400, response.text
+
+
+def test_serving_options_are_checked() -> None:
+    from mlops.errors import InvalidInputError
+    from mlops.models.serving import ServingOptions
+
+    with pytest.raises(InvalidInputError, match="max_batch_size=0"):
+        ServingOptions(max_batch_size=0)
+    with pytest.raises(InvalidInputError, match="poll_interval=-1"):
+        ServingOptions(poll_interval=-1)
+    options = ServingOptions(max_batch_size=8, max_wait_ms=1.5)
+    assert ServingOptions.from_json(options.to_json()) == options
+    with pytest.raises(InvalidInputError, match="malformed"):
+        ServingOptions.from_json('{"nope": 1}')
