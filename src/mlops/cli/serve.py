@@ -8,7 +8,7 @@ import typer
 
 from mlops.cli.render import config_from, console
 from mlops.cli.server import _listen  # the TCP_NODELAY-friendly socket, shared, not copied
-from mlops.models.serving.app import ENV_MODEL_URI, ENV_OPTIONS, create_serving_app
+from mlops.models.serving.app import ENV_MODEL_URI, ENV_OPTIONS, create_serving_app, freeze_heap
 from mlops.models.serving.options import ServingOptions
 
 _DEFAULTS = ServingOptions()
@@ -65,6 +65,7 @@ def serve(
         highlight=False,
     )
     if workers == 1:
+        freeze_heap()
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
     os.environ.update(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -53,6 +54,7 @@ __all__ = [
     "ServingState",
     "app_from_environment",
     "create_serving_app",
+    "freeze_heap",
 ]
 
 log = logging.getLogger(__name__)
@@ -231,7 +233,23 @@ def app_from_environment() -> FastAPI:
         raise MLOpsError(f"{ENV_MODEL_URI} is not set; start workers with `mlops serve`")
     raw = os.environ.get(ENV_OPTIONS)
     options = ServingOptions.from_json(raw) if raw else ServingOptions()
-    return create_serving_app(uri, options, config=load_config())
+    app = create_serving_app(uri, options, config=load_config())
+    freeze_heap()
+    return app
+
+
+def freeze_heap() -> None:
+    """Hide everything loaded so far from the garbage collector, in a server-only process.
+
+    Libraries and the model live as long as the server. Left in the collector's generations, a
+    full collection rescans them (hundreds of thousands of objects: tens of milliseconds) while
+    requests wait; frozen, it never does. Measured: p99 636 -> 86 ms and 0.38 -> 0.27 CPU ms a
+    request for a LogisticRegression (benchmarks/serving.py). Only ``mlops serve`` processes do
+    this: in someone else's process (``ModelServing`` in a thread) it would also freeze their
+    objects, and any cycle among those would then never be collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 # --- routes ------------------------------------------------------------------------------------
