@@ -226,6 +226,7 @@ def test_bad_input_is_a_clear_json_error(
     for word in words:
         assert word in error["message"], (word, error["message"])
     assert len(response.headers["x-prediction-id"]) == 32
+    assert response.json()["prediction_id"] == response.headers["x-prediction-id"]
 
 
 def test_tensor_shape_and_type_errors_name_the_problem(

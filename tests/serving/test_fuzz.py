@@ -84,4 +84,5 @@ def test_no_body_gets_a_server_error(served: tuple[str, str], body: Any, path: s
     assert response.status_code < 500, (body, response.text)
     if response.status_code != 200:
         assert set(response.json()["error"]) == {"type", "message"}
+        assert response.json()["prediction_id"] == response.headers["x-prediction-id"]
     assert response.headers["x-prediction-id"]

@@ -45,7 +45,7 @@ from mlops.models.serving.payloads import (
 from mlops.models.serving.source import ModelSource, ServedModel
 from mlops.models.serving.values import v2_datatype
 from mlops.models.signature import ColumnSchema, Schema, TensorSchema
-from mlops.server.errors import error_response, install_error_handlers
+from mlops.server.errors import install_error_handlers
 from mlops.server.instrumentation import RequestMetrics, metrics_response
 
 __all__ = [
@@ -322,9 +322,15 @@ def _add_prediction_routes(app: FastAPI, state: ServingState) -> None:
             state.metrics.errors.labels(endpoint, type(exc).__name__).inc()
             if exc.status_code >= 500:
                 log.error("prediction failed: %s", exc, exc_info=exc)
-            response = error_response(exc.status_code, type(exc).__name__, str(exc))
-            response.headers["X-Prediction-Id"] = prediction_id
-            return response
+            # The server's error shape, plus the id: a client logs one id per request either way.
+            return _json(
+                {
+                    "error": {"type": type(exc).__name__, "message": str(exc)},
+                    "prediction_id": prediction_id,
+                },
+                exc.status_code,
+                headers={"X-Prediction-Id": prediction_id},
+            )
         return _json(
             payload,
             headers={
