@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mlops.cli import audit, db, experiments, models, quickstart, runs, server, tokens, users
+from mlops.cli import audit, db, experiments, models, quickstart, runs, serve, server, tokens, users
 from mlops.cli.features import app as features_app
 from mlops.cli.render import report_error
 from mlops.errors import MLOpsError
@@ -30,6 +30,7 @@ app.command("revoke-grant")(users.revoke_grant)
 app.command("gc")(db.gc)
 app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

@@ -1,0 +1,34 @@
+"""Model serving: a registered model over HTTP, micro-batched, hot-swapped; and ensembles.
+
+``ModelServing`` runs the server as a Python object; ``create_serving_app`` is the ASGI app it
+runs (``mlops serve`` on the command line); ``ModelEnsemble`` combines several models, with
+shadows. ``PredictionConsumer`` is the monitoring hook's interface.
+"""
+
+from mlops.models.serving.app import create_serving_app
+from mlops.models.serving.batching import MicroBatcher
+from mlops.models.serving.ensemble import EnsemblePrediction, ModelEnsemble, ShadowStats
+from mlops.models.serving.errors import (
+    InvalidPayloadError,
+    ModelRejectedInputError,
+    ModelUnavailableError,
+)
+from mlops.models.serving.monitoring import PredictionConsumer, PredictionQueue, PredictionRecord
+from mlops.models.serving.options import ServingOptions
+from mlops.models.serving.server import ModelServing
+
+__all__ = [
+    "EnsemblePrediction",
+    "InvalidPayloadError",
+    "MicroBatcher",
+    "ModelEnsemble",
+    "ModelRejectedInputError",
+    "ModelServing",
+    "ModelUnavailableError",
+    "PredictionConsumer",
+    "PredictionQueue",
+    "PredictionRecord",
+    "ServingOptions",
+    "ShadowStats",
+    "create_serving_app",
+]
