@@ -24,6 +24,7 @@ from mlops.server import schemas
 from mlops.server.dependencies import ServerState, State
 from mlops.server.errors import error_response, install_error_handlers
 from mlops.server.instrumentation import RequestMetrics, metrics_response
+from mlops.server.limits import BodyLimit
 from mlops.server.routers import artifacts, experiments, metrics, models, runs
 
 log = logging.getLogger(__name__)
@@ -44,18 +45,14 @@ def create_app(config: MLOpsConfig | None = None) -> FastAPI:
         summary="Experiment tracking and model registry over HTTP.",
         version="1",
         lifespan=lifespan,
-        responses={
-            400: {"model": schemas.Error},
-            404: {"model": schemas.Error},
-            409: {"model": schemas.Error},
-            422: {"model": schemas.Error},
-        },
+        responses=schemas.ERROR_RESPONSES,
     )
     app.state.mlops = state
     install_error_handlers(app)
     for module in (experiments, runs, metrics, artifacts, models):
         app.include_router(module.router)
 
+    app.add_middleware(BodyLimit, max_bytes=config.server.max_request_bytes)
     registry = CollectorRegistry()
     app.add_middleware(RequestMetrics, registry=registry)
 

@@ -372,6 +372,15 @@ class ArtifactInfo(Response):
     sha256: str
 
 
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+"""OpenAPI of an artifact upload's body, which the route reads as a raw stream."""
+
+
 class ArtifactRoot(Response):
     root_uri: str
     max_upload_size: int
@@ -413,6 +422,20 @@ class Error(Response):
     """What every failed request returns."""
 
     error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Error, "description": description}
+    for status, description in {
+        400: "Malformed request (bad JSON, bad value, unknown filter field, ...)",
+        404: "Unknown id or name, or no such route",
+        409: "Conflict with the current state (name taken, illegal transition)",
+        413: "Request body over server.max_request_bytes (upload over max_upload_size)",
+        422: "The request does not match its schema (missing field, wrong type, out of range)",
+        503: "The metadata database or artifact storage is unreachable",
+    }.items()
+}
+"""The failures any operation may answer with, documented once for every route."""
 
 
 class Health(Response):

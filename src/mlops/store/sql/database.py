@@ -14,13 +14,24 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from mlops.errors import BackendUnavailableError
+from mlops.errors import BackendUnavailableError, InvalidInputError
 from mlops.store.sql import engine as engines
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _LOCKED = ("database is locked", "database table is locked", "deadlock detected")
+
+
+def out_of_range(exc: OverflowError) -> InvalidInputError:
+    """SQLite's refusal of an integer beyond 64 bits, as the caller's mistake it is.
+
+    PostgreSQL reports the same thing as a ``DataError``; SQLite's driver raises a bare
+    ``OverflowError`` while binding the parameter (e.g. a model version of 2**70).
+    """
+    return InvalidInputError(
+        f"a number is out of range: the store keeps signed 64-bit integers ({exc})"
+    )
 
 
 def is_lock_contention(exc: BaseException) -> bool:
@@ -59,6 +70,8 @@ class Database:
                 yield conn
         except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
             raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
+        except OverflowError as exc:
+            raise out_of_range(exc) from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -74,6 +87,8 @@ class Database:
         except (InterfaceError, PoolTimeoutError) as exc:
             # A dropped connection or an exhausted pool is passing: callers retry, never drop.
             raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
+        except OverflowError as exc:
+            raise out_of_range(exc) from exc
 
     def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 20) -> T:
         """Run ``fn`` in a write transaction, retrying lock contention with jittered backoff.
