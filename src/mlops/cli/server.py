@@ -49,7 +49,7 @@ def server(
     # Worker processes build their app from the environment: give them the same locations.
     os.environ["MLOPS_TRACKING_URI"] = config.resolved_tracking_uri
     os.environ["MLOPS_ARTIFACT_URI"] = config.resolved_artifact_uri
-    from uvicorn.supervisors import Multiprocess
+    from mlops.server.workers import run_workers
 
     workers_config = uvicorn.Config(
         "mlops.server.app:app_from_environment",
@@ -59,7 +59,7 @@ def server(
         workers=workers,
         log_level="info",
     )
-    Multiprocess(workers_config, sockets=[_listen(host, port)]).run()
+    run_workers(workers_config, [_listen(host, port)])
 
 
 def _listen(host: str, port: int) -> socket.socket:
