@@ -26,6 +26,7 @@ error messages are 0-based character offsets into the filter, with a caret under
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -523,7 +524,10 @@ class _Parser:
 
     def metric_number(self, written: str, value: Scalar | None, token: _Token) -> float:
         if isinstance(value, bool | int | float):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer literal beyond any float, like 1e400 is
+                return math.inf if value > 0 else -math.inf
         try:
             number = float(str(value))
         except ValueError:
@@ -541,7 +545,15 @@ class _Parser:
         if isinstance(value, bool):
             value = str(value)  # TRUE is not a time; fall through to the error
         elif isinstance(value, int | float):
-            return int(value) if float(value).is_integer() else value
+            if isinstance(value, float) and not value.is_integer():
+                return value  # also NaN and the infinities
+            number = int(value)
+            if not -(2**63) <= number < 2**63:
+                raise self.fail(
+                    token.pos,
+                    f"{written}: {token.text} is out of range for '{key}', a 64-bit integer",
+                )
+            return number
         elif key == "experiment_id" and isinstance(value, str) and value.isdigit():
             return int(value)  # ids travel as strings in URLs and the UI
         raise self.fail(
