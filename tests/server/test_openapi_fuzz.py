@@ -4,8 +4,8 @@ Every operation gets schema-driven requests, valid and deliberately invalid (wro
 missing fields, out-of-range numbers, odd unicode, unknown ids), sent over real HTTP to
 ``create_app`` under uvicorn on loopback. Each operation starts from a fresh store seeded with
 experiments, runs, metrics, artifacts, a model with versions, an alias and an approval request;
-a quarter of the generated requests have their ids swapped for seeded ones, so the code behind
-a *found* object is fuzzed too, not only the 404 path.
+half of the generated requests have their ids swapped for seeded ones, so the code behind a
+*found* object is fuzzed too, not only the 404 path.
 
 Checks: no 5xx, every status and content type documented, JSON bodies match their documented
 schema. Generation is deterministic (Hypothesis' derandomize, no example database), so a
@@ -18,17 +18,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -40,8 +35,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from mlops.artifacts import ArtifactStore
 from mlops.config import MLOpsConfig
+from mlops.experiments.entities import ArtifactRecord
 from mlops.server.app import create_app
+from mlops.store.open import Stores, open_stores
 
 EXAMPLES = int(os.environ.get("MLOPS_FUZZ_EXAMPLES", "8"))
 CHECKS = [
@@ -78,8 +76,8 @@ KNOWN: dict[str, list[Any]] = {}
 
 @schema.hook
 def flatmap_case(_context: Any, case: Any) -> st.SearchStrategy[Any]:
-    """One case in four as generated; the others name seeded objects (index 0, 1 or 2)."""
-    return st.integers(0, 3).map(lambda i: case if i == 3 else _with_known(case, i))
+    """Half the cases as generated; the others name seeded objects (index 0, 1 or 2)."""
+    return st.integers(0, 5).map(lambda i: case if i > 2 else _with_known(case, i))
 
 
 def _with_known(case: Any, i: int) -> Any:
@@ -115,76 +113,51 @@ def _with_known(case: Any, i: int) -> Any:
     return case
 
 
-def seed(base: str) -> dict[str, list[Any]]:
-    """Fill a fresh store through the API; returns the ids of what it made."""
+def seed(stores: Stores) -> dict[str, list[Any]]:
+    """Fill a fresh store through its Python API; returns the ids of what it made."""
+    tracking, registry = stores.tracking, stores.registry
     known: dict[str, list[Any]] = {k: [] for k in ("experiment_id", "experiment_name", "run_id")}
-    with httpx.Client(base_url=f"{base}/api/v1", timeout=30) as api:
-        for e in range(2):
-            name = f"exp-{e}"
-            exp = api.post("/experiments", json={"name": name, "tags": {"team": "fuzz"}}).json()
-            known["experiment_id"].append(exp["id"])
-            known["experiment_name"].append(name)
-            parent = None
-            for _ in range(2):
-                body = {"experiment_id": exp["id"], "user": "fuzz", "parent_run_id": parent}
-                run_id = api.post("/runs", json=body).json()["id"]
-                parent = parent or run_id
-                known["run_id"].append(run_id)
-                api.post(f"/runs/{run_id}/params", json={"params": {"lr": "0.1"}})
-                api.post(f"/runs/{run_id}/tags", json={"tags": {"stage": "dev"}})
-                batch = {"runs": [run_id], "keys": ["loss"], "run": [0, 0], "key": [0, 0]}
-                batch |= {"value": [1.0, 0.5], "step": [0, 1], "timestamp": [1, 2]}
-                assert api.post("/metrics/batch", json=batch).status_code == 204
-        first_run = known["run_id"][0]
-        info = api.put("/artifacts/files/models/clf/model.bin", content=b"weights").json()
-        record = {key: info[key] for key in ("uri", "path", "size", "sha256")}
-        record |= {"created_at": 1, "run_id": first_run}
-        api.post("/artifact-records", json={"records": [record]})
+    for e in range(2):
+        experiment = tracking.create_experiment(f"exp-{e}", tags={"team": "fuzz"})
+        known["experiment_id"].append(experiment.id)
+        known["experiment_name"].append(experiment.name)
+        parent = None
         for _ in range(2):
-            version = {key: info[key] for key in ("sha256", "size")}
-            version |= {"artifact_uri": info["uri"], "flavor": "python", "format": "pickle"}
-            version |= {"user": "fuzz", "run_id": first_run}
-            assert api.post("/models/clf/versions", json=version).status_code == 201
-        api.put("/models/clf/aliases/champion", json={"version": 1, "user": "fuzz"})
-        request = {"name": "clf", "version": 2, "action": "stage", "target": "production"}
-        request_id = api.post("/requests", json=request | {"user": "fuzz"}).json()["id"]
+            run = tracking.create_run(experiment.id, None, "fuzz", parent_run_id=parent)
+            parent = parent or run.id
+            known["run_id"].append(run.id)
+            tracking.log_params(run.id, {"lr": "0.1"})
+            tracking.set_tags(run.id, {"stage": "dev"})
+            tracking.log_metric_rows([(run.id, "loss", 1.0, 0, 1), (run.id, "loss", 0.5, 1, 2)])
+    first_run = known["run_id"][0]
+    assert isinstance(stores.artifacts, ArtifactStore)
+    info = stores.artifacts.put_bytes(b"weights", "models/clf/model.bin")
+    fields = {"uri": info.uri, "sha256": info.sha256, "size": info.size}
+    tracking.record_artifacts(
+        [ArtifactRecord(path=info.path, created_at=1, run_id=first_run, **fields)]
+    )
+    for _ in range(2):
+        registry.create_model_version(
+            "clf",
+            artifact_uri=info.uri,
+            sha256=info.sha256,
+            size=info.size,
+            flavor="python",
+            format="pickle",
+            user="fuzz",
+            run_id=first_run,
+        )
+    registry.set_alias("clf", "champion", 1, user="fuzz")
+    request = registry.create_request("clf", 2, "stage", "production", user="fuzz")
     return known | {
         "name": ["clf"],
         "version": [1, 2],
         "alias": ["champion"],
-        "request_id": [request_id],
-        "path": ["models/clf/model.bin"],
-        "uri": [info["uri"]],
+        "request_id": [request.id],
+        "path": [info.path],
+        "uri": [info.uri],
         "key": ["loss"],
     }
-
-
-class LiveServer:
-    """``create_app(config)`` under uvicorn on a free loopback port, in a thread."""
-
-    def __init__(self, config: MLOpsConfig):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        app = create_app(config)
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive(), "uvicorn stopped while starting"
-            assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-            time.sleep(0.01)
-        return self.url
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
 
 
 def store_config(home: Path) -> MLOpsConfig:
@@ -195,23 +168,29 @@ def store_config(home: Path) -> MLOpsConfig:
 
 @pytest.fixture(scope="module")
 def seeded_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[Any]]]:
-    """A seeded store, made once; each test works on its own copy of it."""
+    """A seeded store, made once; each test serves its own copy of it."""
     home = tmp_path_factory.mktemp("seeded")
-    with LiveServer(store_config(home)) as url:
-        known = seed(url)
+    stores = open_stores(store_config(home), fresh=True)
+    try:
+        known = seed(stores)
+    finally:
+        stores.close()
     return home, known
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, seeded_store: tuple[Path, dict[str, list[Any]]]) -> Iterator[str]:
-    """A server on a fresh copy of the seeded store (so no operation sees another's writes)."""
+def live_server(
+    tmp_path: Path,
+    seeded_store: tuple[Path, dict[str, list[Any]]],
+    serve: Callable[[MLOpsConfig], str],
+) -> str:
+    """A real server on a fresh copy of the seeded store (no operation sees another's writes)."""
     template, known = seeded_store
     home = tmp_path / "store"
     shutil.copytree(template, home)
     KNOWN.clear()
     KNOWN.update(known)
-    with LiveServer(store_config(home)) as url:
-        yield url
+    return serve(store_config(home))
 
 
 @schema.parametrize()
