@@ -29,9 +29,20 @@ class MetricsSupervisor(Multiprocess):
     """uvicorn's ``Multiprocess`` that marks each worker dead in the metrics once it is gone."""
 
     def keep_subprocess_alive(self) -> None:
-        before = {p.pid for p in self.processes}
+        before = self._pids()
         super().keep_subprocess_alive()  # replaces dead (or hung) workers
-        for pid in before - {p.pid for p in self.processes}:
+        self._retire(before)
+
+    def restart_all(self) -> None:
+        before = self._pids()
+        super().restart_all()  # SIGHUP: each worker replaced by a new one
+        self._retire(before)
+
+    def _pids(self) -> set[int | None]:
+        return {p.pid for p in self.processes}
+
+    def _retire(self, before: set[int | None]) -> None:
+        for pid in before - self._pids():
             _mark_dead(pid)
 
     def join_all(self) -> None:
