@@ -8,12 +8,16 @@ saying what is wrong, or a faithful round trip, never a 5xx.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from mlops.config import MLOpsConfig
+from mlops.server.app import create_app
 
 HUGE = str(10**30)
 
@@ -171,3 +175,19 @@ def test_names_with_control_characters_and_any_unicode_round_trip(
     run = api.post("/api/v1/runs", json={"experiment_id": found["id"], "user": name}).json()
     assert api.post(f"/api/v1/runs/{run['id']}/params", json={"params": {name: name}}).is_success
     assert api.get(f"/api/v1/runs/{run['id']}").json()["params"] == {name: name}
+
+
+def test_on_postgresql_what_it_cannot_store_is_a_400(
+    tmp_path: Path, postgres_schema_uri: str
+) -> None:
+    """NUL bytes (SQLite keeps them, PostgreSQL text cannot) and integers beyond 64 bits."""
+    config = MLOpsConfig(
+        home=tmp_path, tracking_uri=postgres_schema_uri, artifact_uri=str(tmp_path / "art")
+    )
+    with TestClient(create_app(config), raise_server_exceptions=False) as api:
+        error = error_of(api.post("/api/v1/experiments", json={"name": "a\x00b"}), 400)
+        assert error["type"] == "InvalidInputError"
+        assert "cannot be stored" in error["message"]
+        assert "NUL" in error["message"]
+        error = error_of(api.get(f"/api/v1/models/m/versions/{HUGE}"), 400)
+        assert "out of range" in error["message"]
