@@ -191,3 +191,56 @@ def test_on_postgresql_what_it_cannot_store_is_a_400(
         assert "NUL" in error["message"]
         error = error_of(api.get(f"/api/v1/models/m/versions/{HUGE}"), 400)
         assert "out of range" in error["message"]
+
+
+def test_search_sizes_the_database_cannot_take_are_refused_up_front(
+    api: TestClient, make_run: Callable[..., str]
+) -> None:
+    run_id = make_run("sizes")
+    batch = {"runs": [run_id], "keys": ["m0"], "run": [0], "key": [0], "value": [1.0]}
+    api.post("/api/v1/metrics/batch", json=batch | {"step": [0], "timestamp": [1]})
+    experiment = api.get("/api/v1/experiments/by-name", params={"name": "sizes"}).json()["id"]
+
+    def search(**body: Any) -> Any:
+        return api.post("/api/v1/runs/search", json={"experiment_ids": [experiment], **body})
+
+    # Ten metric orderings work; 50 crashed the whole process (SQLite segfaults planning ~35
+    # joins), so more than ten is refused before any SQL is built.
+    assert search(order_by=[f"metrics.m{i} DESC" for i in range(10)]).status_code == 200
+    assert "at most 10" in error_of(search(order_by=["metrics.m"] * 11), 422)["message"]
+    # A 2,000-term OR was a 503 (SQLite: "Expression tree is too large").
+    many = " OR ".join(f"metrics.m{i} > 0" for i in range(101))
+    assert "at most 100 comparisons" in error_of(search(filter=many), 400)["message"]
+    assert search(filter=many.rsplit(" OR ", 1)[0]).status_code == 200
+    # 70,000 values in an IN list was a 503 on PostgreSQL (at most 65,535 parameters).
+    values = ", ".join(f"'{i}'" for i in range(10_001))
+    error = error_of(search(filter=f"params.lr IN ({values})"), 400)
+    assert "at most 10000 values" in error["message"]
+    ids = [str(i) for i in range(50_001)]
+    assert "at most 50000" in error_of(search(experiment_ids=ids), 422)["message"]
+    heartbeat = api.post("/api/v1/runs/heartbeat", json={"run_ids": ["0" * 32] * 50_001})
+    assert "at most 50000" in error_of(heartbeat, 422)["message"]
+
+
+def test_the_python_api_refuses_more_order_keys_than_the_database_survives() -> None:
+    from mlops.errors import InvalidFilterError
+    from mlops.experiments.filter import MAX_ORDER_KEYS, parse_order_by
+
+    assert len(parse_order_by(["metrics.a"] * MAX_ORDER_KEYS)) == MAX_ORDER_KEYS
+    with pytest.raises(InvalidFilterError, match="at most 10 keys"):
+        parse_order_by(["metrics.a"] * (MAX_ORDER_KEYS + 1))
+
+
+def test_a_statement_over_the_databases_limits_is_the_callers_mistake(tmp_path: Path) -> None:
+    """The store's safety net: SQLite's "Expression tree is too large" is a 400, not a 503."""
+    import sqlalchemy as sa
+
+    from mlops.errors import InvalidInputError
+    from mlops.store.sql.database import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'limits.db'}")
+    query = sa.select(sa.literal(1)).where(sa.or_(*(sa.literal(i) == 0 for i in range(2000))))
+    too_large = pytest.raises(InvalidInputError, match="too large for one database statement")
+    with too_large, db.read() as conn:
+        conn.execute(query)
+    db.dispose()

@@ -34,6 +34,29 @@ def out_of_range(exc: OverflowError) -> InvalidInputError:
     )
 
 
+_TOO_COMPLEX = (
+    "too many sql variables",
+    "too many from clause terms",
+    "too many terms in compound select",
+    "too many columns",
+    "too many arguments on function",
+    "expression tree is too large",
+    "string or blob too big",
+    "stack depth limit exceeded",
+    "number of parameters must be between",
+)
+"""What SQLite and PostgreSQL say when one statement exceeds their limits (terms, variables,
+expression depth): the request's fault, not the database's."""
+
+
+def too_complex(exc: OperationalError) -> InvalidInputError | None:
+    """A statement-limit error as the caller's mistake, or None for any other failure."""
+    text = str(exc.orig).lower()
+    if any(marker in text for marker in _TOO_COMPLEX):
+        return InvalidInputError(f"the request is too large for one database statement: {exc.orig}")
+    return None
+
+
 def is_lock_contention(exc: BaseException) -> bool:
     """True for errors that mean "another writer holds the lock; try again"."""
     return isinstance(exc, OperationalError | DBAPIError) and any(
@@ -68,7 +91,11 @@ class Database:
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
+        except OperationalError as exc:
+            raise too_complex(exc) or BackendUnavailableError(
+                f"metadata store {self.uri!r} failed: {exc}"
+            ) from exc
+        except (InterfaceError, PoolTimeoutError) as exc:
             raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
         except OverflowError as exc:
             raise out_of_range(exc) from exc
@@ -83,7 +110,9 @@ class Database:
         except OperationalError as exc:
             if is_lock_contention(exc):
                 raise
-            raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
+            raise too_complex(exc) or BackendUnavailableError(
+                f"metadata store {self.uri!r} failed: {exc}"
+            ) from exc
         except (InterfaceError, PoolTimeoutError) as exc:
             # A dropped connection or an exhausted pool is passing: callers retry, never drop.
             raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
