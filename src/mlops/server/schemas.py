@@ -433,6 +433,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Error, "description": description}
     for status, description in {
         400: "Malformed request (bad JSON, bad value, unknown filter field, ...)",
+        401: "No valid API token (only when the server runs with --auth)",
+        403: "The token's user lacks the role (only when the server runs with --auth)",
         404: "Unknown id or name, or no such route",
         409: "Conflict with the current state (name taken, illegal transition)",
         413: "Request body over server.max_request_bytes (upload over max_upload_size)",
