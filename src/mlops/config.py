@@ -93,6 +93,14 @@ class ServerSettings(BaseModel):
     max_upload_size: int = Field(
         10 * 1024**3, gt=0, description="Largest artifact upload accepted, in bytes (else 413)."
     )
+    max_request_bytes: int = Field(
+        32 * 1024**2,
+        gt=0,
+        description=(
+            "Largest JSON request body accepted, in bytes (else 413); artifact uploads have "
+            "max_upload_size instead."
+        ),
+    )
     idempotency_ttl: float = Field(
         86_400.0,
         gt=0,

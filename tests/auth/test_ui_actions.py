@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-
 from tests.auth.test_auth_server import Headers, error, experiment, version_of
 
 

@@ -21,6 +21,12 @@ TEMP_SUFFIX = ".mlops-tmp"
 SCHEMES = ("file", "s3")
 """Root URI schemes an ``ArtifactStore`` accepts."""
 
+MAX_SEGMENT_BYTES = 255
+"""Longest path segment (UTF-8): the file-name limit of every common local file system."""
+
+MAX_PATH_BYTES = 1024
+"""Longest artifact path (UTF-8): S3's key limit, and well under local ``PATH_MAX``."""
+
 
 def validate_path(path: str) -> str:
     """Check that ``path`` names an artifact under a store root.
@@ -33,7 +39,9 @@ def validate_path(path: str) -> str:
 
     Raises:
         InvalidInputError: The path is empty, absolute, has a ``..``/``.``/empty segment, a
-            backslash or a NUL byte, or ends with the reserved temporary-file suffix.
+            backslash or a NUL byte, is not encodable as UTF-8, is longer than
+            ``MAX_PATH_BYTES`` or has a segment longer than ``MAX_SEGMENT_BYTES``, or ends with
+            the reserved temporary-file suffix.
     """
     problem = _path_problem(path)
     if problem is not None:
@@ -71,11 +79,24 @@ def _path_problem(path: str) -> str | None:
         return "contains a NUL byte"
     if path.startswith("/"):
         return "absolute paths are not allowed; give a path relative to the store root"
+    # Checked here so that a name no backend can store is a 400, not an OS error from deep in
+    # the write (ENAMETOOLONG, or a lone surrogate the file system cannot encode).
+    try:
+        size = len(path.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not valid Unicode text (it contains a lone surrogate)"
+    if size > MAX_PATH_BYTES:
+        return f"{size} bytes long; the limit is {MAX_PATH_BYTES} bytes (UTF-8)"
     for segment in path.split("/"):
         if segment == "":
             return "empty segment ('//' or a trailing '/')"
         if segment in (".", ".."):
             return f"{segment!r} segments are not allowed"
+        if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
+            return (
+                f"the segment {segment[:20]!r}... is longer than {MAX_SEGMENT_BYTES} bytes "
+                "(UTF-8), the file-name limit of local file systems; use shorter names"
+            )
     if path.endswith(TEMP_SUFFIX):
         return f"the suffix {TEMP_SUFFIX!r} is reserved for temporary files"
     return None
@@ -83,8 +104,10 @@ def _path_problem(path: str) -> str | None:
 
 def temp_name(final_name: str) -> str:
     """A unique hidden sibling name for writing ``final_name`` before the atomic rename."""
-    # Truncated so the temporary name stays under the usual 255-byte file-name limit.
-    return f".{final_name[:100]}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+    # Truncated to 100 bytes (not characters: a name in a 4-byte script would be 400 bytes) so
+    # the temporary name stays under the usual 255-byte file-name limit.
+    short = final_name.encode("utf-8")[:100].decode("utf-8", "ignore")
+    return f".{short}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
 
 
 def is_temp_name(path: str) -> bool:

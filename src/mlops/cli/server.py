@@ -58,7 +58,7 @@ def server(
     os.environ["MLOPS_TRACKING_URI"] = config.resolved_tracking_uri
     os.environ["MLOPS_ARTIFACT_URI"] = config.resolved_artifact_uri
     os.environ["MLOPS_SERVER__AUTH"] = "true" if settings.auth else "false"
-    from uvicorn.supervisors import Multiprocess
+    from mlops.server.workers import run_workers
 
     workers_config = uvicorn.Config(
         "mlops.server.app:app_from_environment",
@@ -68,7 +68,7 @@ def server(
         workers=workers,
         log_level="info",
     )
-    Multiprocess(workers_config, sockets=[_listen(host, port)]).run()
+    run_workers(workers_config, [_listen(host, port)])
 
 
 def _listen(host: str, port: int) -> socket.socket:

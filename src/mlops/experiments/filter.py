@@ -26,6 +26,7 @@ error messages are 0-based character offsets into the filter, with a caret under
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,6 +93,15 @@ _OPERATORS = {
 }
 _KEYWORDS = {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "TRUE", "FALSE"}
 _MAX_DEPTH = 100  # filters come from HTTP too; refuse nesting before Python's stack does
+MAX_COMPARISONS = 100
+"""Comparisons a filter may hold: each becomes a subquery, and SQLite refuses an expression
+tree deeper than 1000 (a 2,000-term OR), which would otherwise surface as a database error."""
+MAX_VALUES = 10_000
+"""Values a filter may hold in all (IN lists included): each is a bound parameter, and
+PostgreSQL takes at most 65,535 of them in one statement."""
+MAX_ORDER_KEYS = 10
+"""Order-by clauses a search may have: each metric key is a join, and SQLite 3.40 crashes the
+process (a segfault) planning ~35 of them. Ten is far more than any ranking needs."""
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -288,6 +298,8 @@ class _Parser:
         self.tokens = _Lexer(source, label).tokens()
         self.index = 0
         self.depth = 0
+        self.comparisons = 0
+        self.values = 0
 
     # --- token helpers ------------------------------------------------------------------------
 
@@ -389,6 +401,12 @@ class _Parser:
         return canonical
 
     def parse_comparison(self) -> Comparison:
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise self.expected(
+                f"a filter holds at most {MAX_COMPARISONS} comparisons (use IN for a list of "
+                "values); stopped"
+            )
         kind, key, ident = self.parse_identifier()
         token = self.peek()
         if self.at_word("IS"):
@@ -442,6 +460,9 @@ class _Parser:
 
     def parse_value(self, after: str) -> tuple[Scalar, _Token]:
         token = self.peek()
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.expected(f"a filter holds at most {MAX_VALUES} values; stopped")
         if token.kind in ("string", "number"):
             self.advance()
             return token.value, token
@@ -523,7 +544,10 @@ class _Parser:
 
     def metric_number(self, written: str, value: Scalar | None, token: _Token) -> float:
         if isinstance(value, bool | int | float):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer literal beyond any float, like 1e400 is
+                return math.inf if value > 0 else -math.inf
         try:
             number = float(str(value))
         except ValueError:
@@ -541,7 +565,15 @@ class _Parser:
         if isinstance(value, bool):
             value = str(value)  # TRUE is not a time; fall through to the error
         elif isinstance(value, int | float):
-            return int(value) if float(value).is_integer() else value
+            if isinstance(value, float) and not value.is_integer():
+                return value  # also NaN and the infinities
+            number = int(value)
+            if not -(2**63) <= number < 2**63:
+                raise self.fail(
+                    token.pos,
+                    f"{written}: {token.text} is out of range for '{key}', a 64-bit integer",
+                )
+            return number
         elif key == "experiment_id" and isinstance(value, str) and value.isdigit():
             return int(value)  # ids travel as strings in URLs and the UI
         raise self.fail(
@@ -572,8 +604,9 @@ def parse_filter(text: str | None) -> Expr | None:
         The expression tree, or None when there is nothing to filter on.
 
     Raises:
-        InvalidFilterError: The filter does not parse or breaks a type rule; the message shows
-            the filter with a caret at the position, what was expected and what was found.
+        InvalidFilterError: The filter does not parse, breaks a type rule or holds more than
+            ``MAX_COMPARISONS`` comparisons or ``MAX_VALUES`` values; the message shows the
+            filter with a caret at the position, what was expected and what was found.
     """
     if text is None or not text.strip():
         return None
@@ -597,8 +630,14 @@ def parse_order_by(clauses: Sequence[str] | None) -> list[OrderKey]:
         The keys in priority order; empty when ``clauses`` is None or empty.
 
     Raises:
-        InvalidFilterError: A clause is blank, names an unknown key or has trailing text.
+        InvalidFilterError: A clause is blank, names an unknown key or has trailing text, or
+            there are more than ``MAX_ORDER_KEYS`` clauses.
     """
+    if clauses is not None and len(clauses) > MAX_ORDER_KEYS:
+        raise InvalidFilterError(
+            f"invalid order_by: {len(clauses)} clauses; a search orders by at most "
+            f"{MAX_ORDER_KEYS} keys"
+        )
     keys: list[OrderKey] = []
     for clause in clauses or ():
         parser = _Parser(clause, "order_by clause")
@@ -615,6 +654,9 @@ def parse_order_by(clauses: Sequence[str] | None) -> list[OrderKey]:
 
 
 __all__ = [
+    "MAX_COMPARISONS",
+    "MAX_ORDER_KEYS",
+    "MAX_VALUES",
     "NULLABLE_ATTRIBUTES",
     "RUN_STATUSES",
     "And",

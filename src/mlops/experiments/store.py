@@ -123,7 +123,11 @@ class TrackingStore(abc.ABC):
 
     @abc.abstractmethod
     def list_child_runs(self, run_id: str) -> list[Run]:
-        """Runs nested directly under ``run_id``."""
+        """Runs nested directly under ``run_id``.
+
+        Raises:
+            RunNotFoundError: There is no run ``run_id`` (not the same as having no children).
+        """
 
     @abc.abstractmethod
     def heartbeat(self, run_ids: Sequence[str]) -> None:
@@ -169,7 +173,11 @@ class TrackingStore(abc.ABC):
 
     @abc.abstractmethod
     def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        """The artifacts recorded for a run."""
+        """The artifacts recorded for a run.
+
+        Raises:
+            RunNotFoundError: There is no run ``run_id``.
+        """
 
     @abc.abstractmethod
     def close(self) -> None:

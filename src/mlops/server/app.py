@@ -28,6 +28,7 @@ from mlops.server import schemas
 from mlops.server.dependencies import ServerState, State
 from mlops.server.errors import error_response, install_error_handlers
 from mlops.server.instrumentation import RequestMetrics, metrics_response
+from mlops.server.limits import BodyLimit
 from mlops.server.permissions import unruled_routes
 from mlops.server.routers import artifacts, auth, experiments, metrics, models, runs, ui_data
 from mlops.server.ui import mount_ui
@@ -50,14 +51,7 @@ def create_app(config: MLOpsConfig | None = None) -> FastAPI:
         summary="Experiment tracking and model registry over HTTP.",
         version="1",
         lifespan=lifespan,
-        responses={
-            400: {"model": schemas.Error},
-            401: {"model": schemas.Error},
-            403: {"model": schemas.Error},
-            404: {"model": schemas.Error},
-            409: {"model": schemas.Error},
-            422: {"model": schemas.Error},
-        },
+        responses=schemas.ERROR_RESPONSES,
     )
     app.state.mlops = state
     install_error_handlers(app)
@@ -68,6 +62,7 @@ def create_app(config: MLOpsConfig | None = None) -> FastAPI:
         raise ConfigError(f"API routes without a permission rule (@allow): {unruled}")
     mount_ui(app)
 
+    app.add_middleware(BodyLimit, max_bytes=config.server.max_request_bytes)
     registry = CollectorRegistry()
     app.add_middleware(RequestMetrics, registry=registry)
 

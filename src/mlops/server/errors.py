@@ -63,7 +63,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DataError)
     async def _data(_request: Request, exc: DataError) -> JSONResponse:
-        return error_response(400, "InvalidInputError", f"a value is out of range: {exc.orig}")
+        # PostgreSQL's word for a value it cannot store: a number out of range, a NUL byte in
+        # text, a string over a column's length.
+        return error_response(
+            400, "InvalidInputError", f"a value cannot be stored as given: {exc.orig}"
+        )
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(_request: Request, _exc: ClientDisconnect) -> JSONResponse:

@@ -1,11 +1,14 @@
 """Prometheus metrics of the server itself: requests by route and status, and their latency.
 
 Each app has its own registry, so several apps in one process (tests) never collide. With
-``--workers N`` each worker process counts its own requests.
+``--workers N`` each worker process counts its own requests into files in
+``PROMETHEUS_MULTIPROC_DIR`` (see ``mlops.server.workers``), and ``/metrics`` sums them all, so
+whichever worker answers shows the totals of the whole server.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -15,6 +18,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,5 +68,11 @@ class RequestMetrics:
 
 
 def metrics_response(registry: CollectorRegistry) -> Response:
-    """The registry in Prometheus' text format."""
+    """The registry in Prometheus' text format; with worker processes, summed over them all."""
+    shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if shared:
+        # prometheus_client's documented recipe: a fresh registry per scrape, read from the
+        # files every worker (this one included) writes its samples to.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_valida
 
 from mlops import errors
 from mlops.experiments.entities import RunStatus
+from mlops.experiments.filter import MAX_ORDER_KEYS
 from mlops.models.entities import Stage
 
 T = TypeVar("T")
@@ -33,6 +34,8 @@ def encode_float(value: float) -> float | str:
 
 
 JsonFloat = Annotated[float, PlainSerializer(encode_float, when_used="json")]
+MAX_IN_LIST = 50_000
+"""Ids one request may list: each is a bound parameter (PostgreSQL takes at most 65,535)."""
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
@@ -163,20 +166,22 @@ class UpdateRun(Request):
 
 
 class SearchRuns(Request):
-    experiment_ids: list[Annotated[str, Field(max_length=32)]]
+    experiment_ids: Annotated[
+        list[Annotated[str, Field(max_length=32)]], Field(max_length=MAX_IN_LIST)
+    ]
     filter: Text | None = None
-    order_by: list[Text] | None = None
+    order_by: Annotated[list[Text], Field(max_length=MAX_ORDER_KEYS)] | None = None
     max_results: Annotated[int, Field(ge=1, le=50_000)] = 100
     page_token: Annotated[str, Field(max_length=1024)] | None = None
     include_deleted: bool = False
 
 
 class GetRuns(Request):
-    run_ids: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=50_000)]
+    run_ids: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=MAX_IN_LIST)]
 
 
 class Heartbeat(Request):
-    run_ids: list[Annotated[str, Field(max_length=32)]]
+    run_ids: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=MAX_IN_LIST)]
 
 
 class MarkDeadRuns(Request):
@@ -372,6 +377,15 @@ class ArtifactInfo(Response):
     sha256: str
 
 
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+"""OpenAPI of an artifact upload's body, which the route reads as a raw stream."""
+
+
 class ArtifactRoot(Response):
     root_uri: str
     max_upload_size: int
@@ -414,6 +428,22 @@ class Error(Response):
     """What every failed request returns."""
 
     error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Error, "description": description}
+    for status, description in {
+        400: "Malformed request (bad JSON, bad value, unknown filter field, ...)",
+        401: "No valid API token (only when the server runs with --auth)",
+        403: "The token's user lacks the role (only when the server runs with --auth)",
+        404: "Unknown id or name, or no such route",
+        409: "Conflict with the current state (name taken, illegal transition)",
+        413: "Request body over server.max_request_bytes (upload over max_upload_size)",
+        422: "The request does not match its schema (missing field, wrong type, out of range)",
+        503: "The metadata database or artifact storage is unreachable",
+    }.items()
+}
+"""The failures any operation may answer with, documented once for every route."""
 
 
 class Health(Response):

@@ -87,7 +87,12 @@ def delete_artifacts(artifacts: Artifacts, prefix: PathQuery) -> Any:
     return {"deleted": artifacts.delete_prefix(check_path(artifacts, prefix, prefix=True))}
 
 
-@router.put("/files/{path:path}", status_code=201, response_model=schemas.ArtifactInfo)
+@router.put(
+    "/files/{path:path}",
+    status_code=201,
+    response_model=schemas.ArtifactInfo,
+    openapi_extra=schemas.UPLOAD_BODY,
+)
 @allow("artifacts.upload", Role.EDITOR, param("artifact", "path"))
 async def upload_artifact(path: str, request: Request, artifacts: Artifacts, state: State) -> Any:
     """Store the request body at ``path``, streaming; returns its URI, size and sha256."""

@@ -14,13 +14,47 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from mlops.errors import BackendUnavailableError
+from mlops.errors import BackendUnavailableError, InvalidInputError
 from mlops.store.sql import engine as engines
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _LOCKED = ("database is locked", "database table is locked", "deadlock detected")
+
+
+def out_of_range(exc: OverflowError) -> InvalidInputError:
+    """SQLite's refusal of an integer beyond 64 bits, as the caller's mistake it is.
+
+    PostgreSQL reports the same thing as a ``DataError``; SQLite's driver raises a bare
+    ``OverflowError`` while binding the parameter (e.g. a model version of 2**70).
+    """
+    return InvalidInputError(
+        f"a number is out of range: the store keeps signed 64-bit integers ({exc})"
+    )
+
+
+_TOO_COMPLEX = (
+    "too many sql variables",
+    "too many from clause terms",
+    "too many terms in compound select",
+    "too many columns",
+    "too many arguments on function",
+    "expression tree is too large",
+    "string or blob too big",
+    "stack depth limit exceeded",
+    "number of parameters must be between",
+)
+"""What SQLite and PostgreSQL say when one statement exceeds their limits (terms, variables,
+expression depth): the request's fault, not the database's."""
+
+
+def too_complex(exc: OperationalError) -> InvalidInputError | None:
+    """A statement-limit error as the caller's mistake, or None for any other failure."""
+    text = str(exc.orig).lower()
+    if any(marker in text for marker in _TOO_COMPLEX):
+        return InvalidInputError(f"the request is too large for one database statement: {exc.orig}")
+    return None
 
 
 def is_lock_contention(exc: BaseException) -> bool:
@@ -57,8 +91,14 @@ class Database:
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
+        except OperationalError as exc:
+            raise too_complex(exc) or BackendUnavailableError(
+                f"metadata store {self.uri!r} failed: {exc}"
+            ) from exc
+        except (InterfaceError, PoolTimeoutError) as exc:
             raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
+        except OverflowError as exc:
+            raise out_of_range(exc) from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -70,10 +110,14 @@ class Database:
         except OperationalError as exc:
             if is_lock_contention(exc):
                 raise
-            raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
+            raise too_complex(exc) or BackendUnavailableError(
+                f"metadata store {self.uri!r} failed: {exc}"
+            ) from exc
         except (InterfaceError, PoolTimeoutError) as exc:
             # A dropped connection or an exhausted pool is passing: callers retry, never drop.
             raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
+        except OverflowError as exc:
+            raise out_of_range(exc) from exc
 
     def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 20) -> T:
         """Run ``fn`` in a write transaction, retrying lock contention with jittered backoff.

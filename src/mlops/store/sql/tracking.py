@@ -389,6 +389,7 @@ class SqlTrackingStore(TrackingStore):
 
     def list_child_runs(self, run_id: str) -> list[Run]:
         with self.db.read() as conn:
+            self._require_run(conn, run_id)  # an unknown parent is a 404, not "no children"
             ids = list(
                 conn.execute(
                     sa.select(t.runs.c.id)
@@ -809,6 +810,7 @@ class SqlTrackingStore(TrackingStore):
 
     def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
         with self.db.read() as conn:
+            self._require_run(conn, run_id)  # an unknown run is a 404, not "no artifacts"
             rows = conn.execute(
                 sa.select(t.artifacts)
                 .where(t.artifacts.c.run_id == run_id)
