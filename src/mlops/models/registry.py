@@ -69,9 +69,13 @@ class ModelRegistry:
         *,
         artifact_uri: str | None = None,
         config: MLOpsConfig | None = None,
+        stores: Stores | None = None,
+        user: str | None = None,
     ):
+        """``stores`` and ``user`` let a server act through its open stores as the caller."""
         self.config = with_locations(config, uri, artifact_uri)
-        self._stores: Stores | None = None
+        self._stores: Stores | None = stores
+        self._user = user
 
     @property
     def stores(self) -> Stores:
@@ -84,7 +88,7 @@ class ModelRegistry:
 
     @property
     def user(self) -> str:
-        return self.config.user
+        return self._user or self.config.user
 
     # --- registering ---------------------------------------------------------------------------
 

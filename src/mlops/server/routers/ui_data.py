@@ -31,7 +31,6 @@ from mlops.server.dependencies import ServerState, State, Tracking
 from mlops.server.permissions import Args, Caller, acting_user, allow, in_body
 from mlops.server.routers import API_PREFIX
 from mlops.server.routers.models import MODEL, REQUEST, alias_role
-from mlops.store.open import Stores
 from mlops.store.sql import overview
 from mlops.store.sql.database import Database
 from mlops.store.sql.tracking import SqlTrackingStore
@@ -184,21 +183,11 @@ def _thin(count: int, max_points: int) -> Any:
     return np.unique(np.linspace(0, count - 1, max_points).round().astype(np.int64))
 
 
-class _ServerRegistry(ModelRegistry):
-    """``ModelRegistry`` over the server's open stores, acting as one user."""
-
-    def __init__(self, stores: Stores, user: str):
-        super().__init__(config=stores.config)
-        self._stores = stores
-        self._acting_user = user
-
-    @property
-    def user(self) -> str:
-        return self._acting_user
-
-
-def _registry(state: ServerState, caller: Caller, user: str | None) -> _ServerRegistry:
-    return _ServerRegistry(state.stores, acting_user(caller, user or state.config.user))
+def _registry(state: ServerState, caller: Caller, user: str | None) -> ModelRegistry:
+    """``ModelRegistry`` over the server's open stores, acting as the caller."""
+    stores = state.stores
+    acting = acting_user(caller, user or state.config.user)
+    return ModelRegistry(config=stores.config, stores=stores, user=acting)
 
 
 def _alias_role(alias: str, state: ServerState) -> Role:
