@@ -112,7 +112,11 @@ class DriftStream:
 
     def log(self, features: Any, predictions: Any, timestamp: float | None) -> Ack:
         future: Future[int] = Future()
-        ts = time.time() if timestamp is None else float(timestamp)
+        if timestamp is None:
+            ts = time.time()
+        else:
+            ts = float(timestamp)
+            self._event_time = True
         with self._cond:
             self._queue.append((features, predictions, ts, future))
             self._cond.notify()
@@ -197,7 +201,7 @@ class DriftStream:
 
     def _seconds_to_close(self) -> float | None:
         window = self._window
-        if window is None or self.spec.seconds is None:
+        if window is None or self.spec.seconds is None or self._event_time:
             return None
         return window.start + self.spec.seconds - time.time()
 
@@ -286,6 +290,9 @@ class DriftStream:
         return pieces
 
     _planned: tuple[int, float | None] = (0, None)
+    # Rows logged with explicit timestamps close a time window only when a later window's rows
+    # arrive (or on close_window()), never by the wall clock: replayed history is not "late".
+    _event_time = False
 
     def _apply(self, seq: int, start: float, part: pd.DataFrame, ts: float) -> None:
         window = self._window
@@ -314,7 +321,7 @@ class DriftStream:
     def _close_due(self) -> None:
         with self._state_lock:
             window = self._window
-            seconds = self.spec.seconds
+            seconds = None if self._event_time else self.spec.seconds
             if window is not None and seconds is not None and time.time() >= window.start + seconds:
                 self._close(window)
 
