@@ -72,7 +72,8 @@ def test_time_windows_store_results_linked_to_the_model_version(
     assert stored[0].n_rows == 1000
     assert stored[0].monitor == "fraud-v1-drift"
     last = detector.close_window()
-    assert last is not None and last.dataset_drift
+    assert last is not None
+    assert last.dataset_drift
     assert len(detector.results()) == 2
     detector.stop()
 
@@ -121,11 +122,13 @@ def test_memory_stays_bounded_over_ten_million_rows() -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     window = detector.stream.open_window
-    assert window is not None and window.rows == 10_000_000
+    assert window is not None
+    assert window.rows == 10_000_000
     assert max(sizes) == min(sizes) < 200_000  # histograms and counts, not rows
     assert peak < 60 * 1024**2  # a few batches in flight, never the stream
     result = detector.close_window()
-    assert result is not None and not result.dataset_drift
+    assert result is not None
+    assert not result.dataset_drift
     assert result.columns["x0"].current_count == 10_000_000
 
 
