@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mlops.cli import db, experiments, models, quickstart, runs, server
+from mlops.cli import db, experiments, models, monitoring, quickstart, runs, server
 from mlops.cli.render import report_error
 from mlops.errors import MLOpsError
 
@@ -20,6 +20,8 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
+app.add_typer(monitoring.app, name="monitor")
+app.add_typer(monitoring.alerts_app, name="alerts")
 app.command("gc")(db.gc)
 app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)

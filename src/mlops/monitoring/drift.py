@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,6 +187,7 @@ class DriftDetector:
         multivariate: bool | None = None,
         window_start: float | None = None,
         window_end: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> DriftResult:
         """Compare ``current_data`` (and ``predictions``, if the reference has them) with the
         reference.
@@ -227,7 +228,9 @@ class DriftDetector:
                 mv.encode(frame, self.reference_),
                 [s.name for s in self.reference_],
             )
-        return self.verdict(prepared, len(frame), prediction, multi, window_start, window_end)
+        return self.verdict(
+            prepared, len(frame), prediction, multi, window_start, window_end, progress
+        )
 
     def verdict(
         self,
@@ -237,9 +240,15 @@ class DriftDetector:
         multivariate: MultivariateDrift | None = None,
         window_start: float | None = None,
         window_end: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> DriftResult:
-        """The result for current columns already prepared (``prepare``)."""
-        columns = {s.name: self.check_column(s, prepared[s.name]) for s in self.reference_}
+        """The result for current columns already prepared (``prepare``); ``progress`` is
+        called with each column's name once it is checked."""
+        columns = {}
+        for s in self.reference_:
+            columns[s.name] = self.check_column(s, prepared[s.name])
+            if progress is not None:
+                progress(s.name)
         tested = len(columns)
         share = sum(c.drifted for c in columns.values()) / tested if tested else 0.0
         return DriftResult(
