@@ -239,6 +239,7 @@ def wasserstein_sorted(
     cur_sorted: Floats,
     prefix: Floats | None = None,
     upper: NDArray[np.int64] | None = None,
+    ties_checked: bool = False,
 ) -> float:
     """First Wasserstein distance (the area between the two ECDFs), in O(m log n).
 
@@ -261,7 +262,7 @@ def wasserstein_sorted(
     at_cur = (count * c - prefix[count]) / n
     # ... and at every reference value (no search: ties share the count of their last copy).
     r = ref_sorted - shift
-    if upper is None:
+    if upper is None and not ties_checked:
         upper = reference_upper(ref_sorted)
     j = np.arange(1, m, dtype=np.int64)
     k = -(-j * n // m)  # the reference ECDF reaches j/m from its k-th value on
@@ -269,7 +270,8 @@ def wasserstein_sorted(
     a, b = c[:-1], c[1:]
     ia, ib = at_cur[:-1], at_cur[1:]
     x = np.where(k >= 1, r[idx], -np.inf)
-    at_x = (upper[idx] * r[idx] - prefix[upper[idx]]) / n
+    up = upper[idx] if upper is not None else idx + 1  # no ties: value i has i + 1 at or below
+    at_x = (up * r[idx] - prefix[up]) / n
     below, above = x <= a, x >= b
     cross = np.where(below, a, np.where(above, b, x))
     ic = np.where(below, ia, np.where(above, ib, at_x))
@@ -282,11 +284,12 @@ def wasserstein_sorted(
     return float(max(left + middle + right, 0.0))
 
 
-def reference_upper(ref_sorted: Floats) -> NDArray[np.int64]:
-    """For each sorted reference value, how many reference values are <= it (ties: the last)."""
+def reference_upper(ref_sorted: Floats) -> NDArray[np.int64] | None:
+    """For each sorted reference value, how many reference values are <= it (ties: the last);
+    None when there are no ties (then it is simply the position + 1)."""
     if ref_sorted.size > 1 and np.any(ref_sorted[1:] == ref_sorted[:-1]):
         return np.searchsorted(ref_sorted, ref_sorted, side="right").astype(np.int64)
-    return np.arange(1, ref_sorted.size + 1, dtype=np.int64)
+    return None
 
 
 def reference_prefix(ref_sorted: Floats) -> Floats:
@@ -299,7 +302,9 @@ def _wasserstein(ref: ColumnSummary, cur: CurrentColumn) -> Outcome:
     """Wasserstein distance divided by the reference standard deviation (at least 0.001)."""
     _need_numeric("wasserstein", ref)
     norm = max(ref.std, 0.001)
-    return Outcome(wasserstein_sorted(ref.sample, cur.values, ref.prefix, ref.upper) / norm)
+    return Outcome(
+        wasserstein_sorted(ref.sample, cur.values, ref.prefix, ref.upper, ties_checked=True) / norm
+    )
 
 
 def _jensenshannon(ref: ColumnSummary, cur: CurrentColumn) -> Outcome:

@@ -206,9 +206,13 @@ class DriftStream:
         return window.start + self.spec.seconds - time.time()
 
     def _process(self, calls: list[_Call]) -> None:
-        pieces: list[tuple[int, float, pd.DataFrame, Future[int]]] = []
-        chunks: list[tuple[int, float, int, bytes]] = []
+        parts: list[tuple[float, pd.DataFrame]] = []
         done: list[tuple[Future[int], int]] = []
+        fast = self._normalize_together(calls)
+        if fast is not None:
+            parts.extend(fast[0])
+            done.extend(fast[1])
+            calls = []
         for features, predictions, ts, future in calls:
             if features is None:
                 done.append((future, 0))
@@ -220,20 +224,67 @@ class DriftStream:
                     future.set_exception(exc)
                 self._errors.append(exc)
                 continue
-            for start, part in self._split(frame, ts):
-                seq = self._seq
-                self._seq += 1
-                pieces.append((seq, start, part, future))
-                chunks.append((seq, start, len(part), _to_ipc(part)))
+            parts.extend(self._split(frame, ts))
             done.append((future, len(frame)))
-        if self.store is not None and chunks:
-            self.store.create_chunks(self.name, chunks)
+        # Consecutive parts of one window become one chunk: one row, one serialization.
+        merged: list[tuple[int, float, pd.DataFrame]] = []
+        i = 0
+        while i < len(parts):
+            j = i
+            while j + 1 < len(parts) and parts[j + 1][0] == parts[i][0]:
+                j += 1
+            group = [frame for _, frame in parts[i : j + 1]]
+            frame = group[0] if len(group) == 1 else pd.concat(group, ignore_index=True)
+            merged.append((self._seq, parts[i][0], frame))
+            self._seq += 1
+            i = j + 1
+        if self.store is not None and merged:
+            self.store.create_chunks(
+                self.name,
+                [(seq, start, len(frame), _to_ipc(frame)) for seq, start, frame in merged],
+            )
         with self._state_lock:
-            for seq, start, part, _ in pieces:
-                self._apply(seq, start, part, ts=time.time())
+            for seq, start, frame in merged:
+                self._apply(seq, start, frame, ts=time.time())
         for future, n in done:
             if not future.done():
                 future.set_result(n)
+
+    def _normalize_together(
+        self, calls: list[_Call]
+    ) -> tuple[list[tuple[float, pd.DataFrame]], list[tuple[Future[int], int]]] | None:
+        """The common case in one go: DataFrames with the same columns, all in one window.
+
+        Converting per call costs as much as the rows themselves for small batches; any
+        irregularity (another type, a window boundary, a bad call) takes the per-call path,
+        which isolates the bad call.
+        """
+        real = [c for c in calls if c[0] is not None]
+        if len(real) < 2 or not all(isinstance(c[0], pd.DataFrame) for c in real):
+            return None
+        columns = list(real[0][0].columns)
+        if any(list(c[0].columns) != columns for c in real):
+            return None
+        with_preds = [c[1] is not None for c in real]
+        if any(with_preds) and not all(with_preds):
+            return None
+        if self.spec.seconds is not None:
+            starts = {self.spec.start_of(c[2]) for c in real}
+            if len(starts) != 1:
+                return None
+        try:
+            features = pd.concat([c[0] for c in real], ignore_index=True)
+            predictions = (
+                np.concatenate([np.asarray(c[1]).reshape(len(c[0]), -1)[:, 0] for c in real])
+                if all(with_preds)
+                else None
+            )
+            frame = self._normalize(features, predictions)
+        except (MLOpsError, ValueError):
+            return None
+        parts = self._split(frame, real[-1][2])
+        done = [(c[3], 0 if c[0] is None else len(c[0])) for c in calls]
+        return parts, done
 
     def _normalize(self, features: Any, predictions: Any) -> pd.DataFrame:
         """The watched columns as float64 (numeric) or text (categorical), plus predictions."""

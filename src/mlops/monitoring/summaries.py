@@ -86,14 +86,13 @@ class ColumnSummary:
         return cached
 
     @property
-    def upper(self) -> NDArray[np.int64]:
-        """Per sorted value, how many values are <= it; computed once."""
-        cached: NDArray[np.int64] | None = self.__dict__.get("_upper")
-        if cached is None:
+    def upper(self) -> NDArray[np.int64] | None:
+        """Per sorted value, how many values are <= it (None without ties); computed once."""
+        if "_upper" not in self.__dict__:
             from mlops.monitoring.stattests import reference_upper
 
-            cached = reference_upper(self.sample)
-            self.__dict__["_upper"] = cached
+            self.__dict__["_upper"] = reference_upper(self.sample)
+        cached: NDArray[np.int64] | None = self.__dict__["_upper"]
         return cached
 
     @property
