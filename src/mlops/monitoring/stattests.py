@@ -260,8 +260,8 @@ def wasserstein_sorted(
     # I at every current value (one binary search each) ...
     count = np.searchsorted(ref_sorted, cur_sorted, side="right")
     at_cur = (count * c - prefix[count]) / n
-    # ... and at every reference value (no search: ties share the count of their last copy).
-    r = ref_sorted - shift
+    # ... and at every reference value the ECDF reaches a new level (no search: ties share
+    # the count of their last copy; no full-size temporaries on the reference side).
     if upper is None and not ties_checked:
         upper = reference_upper(ref_sorted)
     j = np.arange(1, m, dtype=np.int64)
@@ -269,16 +269,17 @@ def wasserstein_sorted(
     idx = np.maximum(k - 1, 0)
     a, b = c[:-1], c[1:]
     ia, ib = at_cur[:-1], at_cur[1:]
-    x = np.where(k >= 1, r[idx], -np.inf)
+    r_idx = ref_sorted[idx] - shift
+    x = np.where(k >= 1, r_idx, -np.inf)
     up = upper[idx] if upper is not None else idx + 1  # no ties: value i has i + 1 at or below
-    at_x = (up * r[idx] - prefix[up]) / n
+    at_x = (up * r_idx - prefix[up]) / n
     below, above = x <= a, x >= b
     cross = np.where(below, a, np.where(above, b, x))
     ic = np.where(below, ia, np.where(above, ib, at_x))
     g = j / m
     middle = np.sum(g * (cross - a) - (ic - ia) + (ib - ic) - g * (b - cross))
     left = at_cur[0]
-    r_last = r[-1]
+    r_last = ref_sorted[-1] - shift
     total_ref = (n * r_last - prefix[n]) / n  # I at the largest reference value
     right = 0.0 if c[-1] >= r_last else (r_last - c[-1]) - (total_ref - at_cur[-1])
     return float(max(left + middle + right, 0.0))
