@@ -66,9 +66,9 @@ def free_port() -> int:
 
 
 def test_rules_wait_for_their_duration_then_fire_once(
-    sqlite_config: MLOpsConfig, receiver: Receiver
+    mon_config: MLOpsConfig, receiver: Receiver
 ) -> None:
-    manager = AlertManager([f"webhook+{receiver.url}/hook"], config=sqlite_config)
+    manager = AlertManager([f"webhook+{receiver.url}/hook"], config=mon_config)
     manager.create_rule(
         "drift", "drift_share", condition=">", threshold=0.1, for_duration="1m", severity="critical"
     )
@@ -108,10 +108,8 @@ def test_rules_wait_for_their_duration_then_fire_once(
     assert len(receiver.requests) == 2
 
 
-def test_alerts_of_one_group_go_out_together(
-    sqlite_config: MLOpsConfig, receiver: Receiver
-) -> None:
-    manager = AlertManager([f"webhook+{receiver.url}"], config=sqlite_config)
+def test_alerts_of_one_group_go_out_together(mon_config: MLOpsConfig, receiver: Receiver) -> None:
+    manager = AlertManager([f"webhook+{receiver.url}"], config=mon_config)
     manager.create_rule("slow", "latency", condition=">", threshold="100ms", group_by=("model",))
     manager.evaluate({"latency": 0.2}, {"model": "m", "replica": "a"}, at=T0)
     manager.evaluate({"latency": 0.3}, {"model": "m", "replica": "b"}, at=T0)
@@ -120,10 +118,10 @@ def test_alerts_of_one_group_go_out_together(
     assert len(receiver.requests[0][1]["alerts"]) == 2
 
 
-def test_a_receiver_that_is_down_gets_the_alert_later(sqlite_config: MLOpsConfig) -> None:
+def test_a_receiver_that_is_down_gets_the_alert_later(mon_config: MLOpsConfig) -> None:
     port = free_port()
     manager = AlertManager(
-        [f"webhook+http://127.0.0.1:{port}"], config=sqlite_config, max_attempts=3, backoff=10
+        [f"webhook+http://127.0.0.1:{port}"], config=mon_config, max_attempts=3, backoff=10
     )
     manager.fire("disk", "disk almost full", labels={"model": "m"})
     assert manager.deliver(at=T0)["retrying"] == 1
@@ -146,9 +144,9 @@ def test_a_receiver_that_is_down_gets_the_alert_later(sqlite_config: MLOpsConfig
         receiver.close()
 
 
-def test_a_refusing_receiver_is_retried_too(sqlite_config: MLOpsConfig, receiver: Receiver) -> None:
+def test_a_refusing_receiver_is_retried_too(mon_config: MLOpsConfig, receiver: Receiver) -> None:
     receiver.status = 503
-    manager = AlertManager([f"webhook+{receiver.url}"], config=sqlite_config, backoff=1)
+    manager = AlertManager([f"webhook+{receiver.url}"], config=mon_config, backoff=1)
     manager.fire("x", "boom")
     assert manager.deliver(at=T0)["retrying"] == 1
     assert "HTTP 503" in (manager.list_alerts()[0].deliveries[0].last_error or "")
@@ -157,9 +155,9 @@ def test_a_refusing_receiver_is_retried_too(sqlite_config: MLOpsConfig, receiver
 
 
 def test_silence_holds_notifications_until_it_ends_and_ack_stops_them(
-    sqlite_config: MLOpsConfig, receiver: Receiver
+    mon_config: MLOpsConfig, receiver: Receiver
 ) -> None:
-    manager = AlertManager([f"webhook+{receiver.url}"], config=sqlite_config)
+    manager = AlertManager([f"webhook+{receiver.url}"], config=mon_config)
     silence = manager.silence({"model": "noisy"}, "2h", comment="maintenance")
     manager.fire("a", "noisy alert", labels={"model": "noisy"})
     manager.fire("b", "other alert", labels={"model": "calm"})
@@ -177,9 +175,9 @@ def test_silence_holds_notifications_until_it_ends_and_ack_stops_them(
         manager.resolve(third.id)
 
 
-def test_slack_and_alertmanager_payloads(sqlite_config: MLOpsConfig, receiver: Receiver) -> None:
+def test_slack_and_alertmanager_payloads(mon_config: MLOpsConfig, receiver: Receiver) -> None:
     manager = AlertManager(
-        [f"slack+{receiver.url}/slack", f"alertmanager+{receiver.url}"], config=sqlite_config
+        [f"slack+{receiver.url}/slack", f"alertmanager+{receiver.url}"], config=mon_config
     )
     alert = manager.fire("prec", "precision 0.6 < 0.8", severity="critical", labels={"model": "m"})
     manager.deliver()
@@ -198,7 +196,7 @@ def test_slack_and_alertmanager_payloads(sqlite_config: MLOpsConfig, receiver: R
     assert "endsAt" in receiver.requests[-1][1][0] or "endsAt" in receiver.requests[-2][1][0]
 
 
-def test_email_reaches_a_real_smtp_server(sqlite_config: MLOpsConfig) -> None:
+def test_email_reaches_a_real_smtp_server(mon_config: MLOpsConfig) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
 
@@ -212,7 +210,7 @@ def test_email_reaches_a_real_smtp_server(sqlite_config: MLOpsConfig) -> None:
     controller.start()
     try:
         spec = f"smtp://127.0.0.1:{controller.port}?from=mlops@example.org&to=ops@example.org"
-        manager = AlertManager([spec], config=sqlite_config)
+        manager = AlertManager([spec], config=mon_config)
         manager.fire("latency", "p95 latency 250ms > 100ms", severity="critical")
         assert manager.deliver()["delivered"] == 1
     finally:
@@ -223,7 +221,7 @@ def test_email_reaches_a_real_smtp_server(sqlite_config: MLOpsConfig) -> None:
     assert "p95 latency 250ms" in received[0].get_payload()
 
 
-def test_bad_rules_and_channels_are_clear_errors(sqlite_config: MLOpsConfig) -> None:
+def test_bad_rules_and_channels_are_clear_errors(mon_config: MLOpsConfig) -> None:
     with pytest.raises(InvalidMonitoringInputError, match="condition"):
         AlertRule.create("r", "x", condition="=>")
     with pytest.raises(InvalidMonitoringInputError, match="severity"):
@@ -231,7 +229,27 @@ def test_bad_rules_and_channels_are_clear_errors(sqlite_config: MLOpsConfig) -> 
     with pytest.raises(InvalidMonitoringInputError, match="unknown alert channel"):
         channel_from_spec("pager")
     with pytest.raises(InvalidMonitoringInputError, match="needs its address"):
-        AlertManager(["slack"], config=sqlite_config)
-    manager = AlertManager(["log"], config=sqlite_config)
+        AlertManager(["slack"], config=mon_config)
+    manager = AlertManager(["log"], config=mon_config)
     rule = create_alert("high", "drift_share", ">", 0.2, manager=manager)
     assert manager.rules["high"] == rule
+
+
+def test_two_deliverers_on_one_store_never_send_twice(
+    mon_config: MLOpsConfig, receiver: Receiver
+) -> None:
+    first = AlertManager([f"webhook+{receiver.url}"], config=mon_config)
+    second = AlertManager([f"webhook+{receiver.url}"], config=mon_config)
+    for i in range(20):
+        first.fire(f"rule{i}", f"alert {i}", labels={"model": f"m{i}"})
+    outcomes: list[dict[str, int]] = []
+    threads = [
+        threading.Thread(target=lambda m=m: outcomes.append(m.deliver())) for m in (first, second)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(o["delivered"] for o in outcomes) == 20
+    sent = sorted(a["rule"] for _, body in receiver.requests for a in body["alerts"])
+    assert sent == sorted(f"rule{i}" for i in range(20))  # each exactly once

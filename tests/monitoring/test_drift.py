@@ -226,3 +226,13 @@ def test_attach_to_a_registered_version_and_load_it_back(
     assert again.model_version == "churn/1"
     with pytest.raises(MonitoringError.__mro__[1], match="no drift detector"):
         DriftDetector.for_model("churn/1", name="other", config=mon_config)
+
+
+def test_monitoring_through_a_server_uri_says_it_is_not_supported_yet(
+    rest_server: str, tmp_path: Path
+) -> None:
+    from mlops.monitoring.store import MonitoringNotSupportedError, monitoring_store
+
+    config = MLOpsConfig(home=tmp_path / "h", tracking_uri=rest_server)
+    with pytest.raises(MonitoringNotSupportedError, match="is an mlops server"):
+        monitoring_store(config)

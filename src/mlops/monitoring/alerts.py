@@ -131,6 +131,8 @@ class AlertManager:
         config: Store configuration (default: the environment's).
         max_attempts: Sends tried before a delivery is marked failed.
         backoff: Seconds before the first retry; doubled each time, up to ``max_backoff``.
+        lease: Seconds a claimed delivery is reserved for this process while it sends, so
+            several processes can deliver from one store without sending anything twice.
     """
 
     def __init__(
@@ -141,6 +143,7 @@ class AlertManager:
         max_attempts: int = 8,
         backoff: float = 1.0,
         max_backoff: float = 300.0,
+        lease: float = 60.0,
     ):
         from mlops.config import load_config
         from mlops.monitoring.store import monitoring_store
@@ -160,6 +163,7 @@ class AlertManager:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.lease = lease
         self.store: MonitoringStore = monitoring_store(self.config)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -350,7 +354,7 @@ class AlertManager:
         """Send every due delivery once (grouped); returns counts by outcome."""
         now = time.time() if at is None else at
         outcome = {"delivered": 0, "retrying": 0, "failed": 0, "silenced": 0, "waiting": 0}
-        due = self.store.list_due_deliveries(now, limit=1000)
+        due = self.store.claim_deliveries(now, self.lease, limit=1000)
         if not due:
             return outcome
         silences = self.store.list_silences(active_at=now)
@@ -374,7 +378,12 @@ class AlertManager:
         for (channel_name, _, event), items in groups.items():
             channel = self.channels.get(channel_name)
             if channel is None:
-                outcome["waiting"] += len(items)  # configured in another process: left for it
+                # Configured in another process: give the claim back at once, for that one.
+                for delivery, _ in items:
+                    self.store.update_delivery(
+                        delivery.id, next_attempt_at=delivery.next_attempt_at
+                    )
+                outcome["waiting"] += len(items)
                 continue
             try:
                 channel.send([a for _, a in items], event)

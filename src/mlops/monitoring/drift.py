@@ -23,7 +23,7 @@ import pandas as pd
 
 from mlops.errors import NotFittedError
 from mlops.monitoring import multivariate as mv
-from mlops.monitoring.frames import as_frame
+from mlops.monitoring.frames import as_frame, with_text_columns
 from mlops.monitoring.results import ColumnDrift, DriftResult, MultivariateDrift
 from mlops.monitoring.stattests import CurrentColumn, StatTest, default_stattest, get_stattest
 from mlops.monitoring.summaries import (
@@ -129,7 +129,7 @@ class DriftDetector:
         if len(frame) == 0:
             raise InvalidMonitoringInputError("reference_data is empty (0 rows)")
         names = [str(c) for c in frame.columns]
-        frame.columns = pd.Index(names)
+        frame = with_text_columns(frame)
         wanted = self.columns if self.columns is not None else names
         missing = [c for c in wanted if c not in names]
         if missing:
@@ -205,7 +205,7 @@ class DriftDetector:
         """
         self._ensure_fitted()
         frame = as_frame(current_data, "current_data", [s.name for s in self.reference_])
-        frame.columns = pd.Index([str(c) for c in frame.columns])
+        frame = with_text_columns(frame)
         if len(frame) == 0:
             raise InvalidMonitoringInputError(
                 "current_data is empty (0 rows): a drift check needs at least one row"

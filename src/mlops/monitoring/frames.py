@@ -78,6 +78,14 @@ def as_frame(data: Any, what: str, columns: Sequence[str] | None = None) -> pd.D
     )
 
 
+def with_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its column names as text; a renamed copy only when needed, so the
+    caller's DataFrame is never changed."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.rename(columns=str)
+
+
 def _read_file(path: Path, what: str) -> pd.DataFrame:
     if not path.is_file():
         raise InvalidMonitoringInputError(f"{what}: {str(path)!r} does not exist or is not a file")

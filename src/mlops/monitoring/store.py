@@ -123,6 +123,12 @@ class MonitoringStore(abc.ABC):
         """Pending deliveries whose next attempt is due."""
 
     @abc.abstractmethod
+    def claim_deliveries(self, at: float, lease: float, limit: int = 100) -> list[Delivery]:
+        """Due pending deliveries, each moved ``lease`` seconds ahead atomically, so another
+        process delivering from the same store skips them (and a sender that dies mid-send
+        leaves them due again after the lease)."""
+
+    @abc.abstractmethod
     def update_delivery(self, delivery_id: int, **values: Any) -> None:
         """Record an attempt's outcome."""
 

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from mlops.errors import BackendUnavailableError, MLOpsError
 from mlops.monitoring.entities import WindowResult
-from mlops.monitoring.frames import as_frame
+from mlops.monitoring.frames import as_frame, with_text_columns
 from mlops.monitoring.results import DriftResult
 from mlops.monitoring.summaries import numeric_values
 from mlops.monitoring.windows import WindowState, add_series, new_state
@@ -289,7 +289,7 @@ class DriftStream:
     def _normalize(self, features: Any, predictions: Any) -> pd.DataFrame:
         """The watched columns as float64 (numeric) or text (categorical), plus predictions."""
         frame = as_frame(features, "features", self.columns)
-        frame.columns = pd.Index([str(c) for c in frame.columns])
+        frame = with_text_columns(frame)
         absent = [c for c in self.columns if c not in frame.columns]
         if absent:
             from mlops.monitoring.units import InvalidMonitoringInputError

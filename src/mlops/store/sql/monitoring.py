@@ -396,6 +396,30 @@ class SqlMonitoringStore(MonitoringStore):
             ).all()
         return [_delivery(r) for r in rows]
 
+    def claim_deliveries(self, at: float, lease: float, limit: int = 100) -> list[Delivery]:
+        d = t.monitoring_deliveries
+
+        def claim(conn: Connection) -> list[Delivery]:
+            rows = conn.execute(
+                sa.select(d)
+                .where(d.c.status == "pending", d.c.next_attempt_at <= at)
+                .order_by(d.c.next_attempt_at, d.c.id)
+                .limit(limit)
+            ).all()
+            claimed = []
+            for row in rows:
+                # Conditional: a concurrent claimer that got there first makes this match nothing.
+                done = conn.execute(
+                    d.update()
+                    .where(d.c.id == row.id, d.c.status == "pending", d.c.next_attempt_at <= at)
+                    .values(next_attempt_at=at + lease)
+                )
+                if done.rowcount == 1:
+                    claimed.append(_delivery(row))
+            return claimed
+
+        return self.db.write_retrying(claim)
+
     def update_delivery(self, delivery_id: int, **values: Any) -> None:
         d = t.monitoring_deliveries
         self.db.write_retrying(
