@@ -386,26 +386,15 @@ class SqlMonitoringStore(MonitoringStore):
         self.db.write_retrying(lambda conn: conn.execute(t.monitoring_deliveries.insert(), rows))
 
     def list_due_deliveries(self, at: float, limit: int = 100) -> list[Delivery]:
-        d = t.monitoring_deliveries
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(d)
-                .where(d.c.status == "pending", d.c.next_attempt_at <= at)
-                .order_by(d.c.next_attempt_at, d.c.id)
-                .limit(limit)
-            ).all()
+            rows = conn.execute(_due(at, limit)).all()
         return [_delivery(r) for r in rows]
 
     def claim_deliveries(self, at: float, lease: float, limit: int = 100) -> list[Delivery]:
         d = t.monitoring_deliveries
 
         def claim(conn: Connection) -> list[Delivery]:
-            rows = conn.execute(
-                sa.select(d)
-                .where(d.c.status == "pending", d.c.next_attempt_at <= at)
-                .order_by(d.c.next_attempt_at, d.c.id)
-                .limit(limit)
-            ).all()
+            rows = conn.execute(_due(at, limit)).all()
             claimed = []
             for row in rows:
                 # Conditional: a concurrent claimer that got there first makes this match nothing.
@@ -470,6 +459,17 @@ class SqlMonitoringStore(MonitoringStore):
             )
             for r in rows
         ]
+
+
+def _due(at: float, limit: int) -> sa.Select[Any]:
+    """Pending deliveries whose next attempt is due, oldest first."""
+    d = t.monitoring_deliveries
+    return (
+        sa.select(d)
+        .where(d.c.status == "pending", d.c.next_attempt_at <= at)
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(limit)
+    )
 
 
 def _alert(row: Row[Any], deliveries: dict[int, list[Delivery]]) -> Alert:
