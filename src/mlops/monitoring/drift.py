@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -521,20 +522,26 @@ class DriftDetector:
         )
 
 
-PARALLEL_ROWS = 50_000  # below this, threads cost more than they save
+PARALLEL_ROWS = 5_000  # below this, handing columns to threads costs more than it saves
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def parallel_map(fn: Callable[[Any], T], items: Sequence[Any], rows: int) -> list[T]:
-    """``[fn(x) for x in items]``, on threads when the columns are long.
+    """``[fn(x) for x in items]``, on a shared thread pool when the columns are long.
 
     Why threads help: sorting, binary searches and histograms release the GIL, so columns are
     checked side by side; results do not depend on the order they finish in.
     """
-    workers = min(len(items), os.cpu_count() or 1, 8)
-    if rows < PARALLEL_ROWS or workers < 2:
+    global _pool
+    workers = min(os.cpu_count() or 1, 8)
+    if rows < PARALLEL_ROWS or workers < 2 or len(items) < 2:
         return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlops-drift") as pool:
-        return list(pool.map(fn, items))
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlops-drift")
+        pool = _pool
+    return list(pool.map(fn, items))
 
 
 def default_name(model: str, version: int) -> str:
