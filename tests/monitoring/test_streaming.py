@@ -185,3 +185,34 @@ def test_a_killed_process_loses_no_acknowledged_row(
     detector.close_window()  # (the writer may already have closed it: its day is long past)
     assert [r.n_rows for r in detector.results()] == [rows]
     assert monitoring_store(mon_config).list_chunks("restart") == []
+
+
+def test_reservoir_is_uniform_and_independent_of_batching() -> None:
+    from mlops.monitoring.windows import Reservoir
+
+    rows = np.arange(50_000, dtype=float).reshape(-1, 1)
+    one, many = Reservoir(1, capacity=1000), Reservoir(1, capacity=1000)
+    one.add(rows)
+    for start in range(0, 50_000, 777):
+        many.add(rows[start : start + 777])
+    assert np.array_equal(one.sample, many.sample)
+    assert one.seen == 50_000
+    # Uniform: every stretch of the stream is represented about equally.
+    counts = np.histogram(one.sample[:, 0], bins=5, range=(0, 50_000))[0]
+    assert counts.min() > 150
+
+
+def test_streaming_windows_run_the_domain_classifier() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    ref = pd.DataFrame({"a": x, "b": x + rng.normal(scale=0.3, size=4000)})
+    detector = DriftDetector(ref, detection_window=3000, multivariate=True, persist=False)
+    y = rng.normal(size=3000)
+    flipped = pd.DataFrame({"a": y, "b": -y + rng.normal(scale=0.3, size=3000)})
+    for start in range(0, 3000, 500):
+        detector.log_predictions(flipped.iloc[start : start + 500])
+    detector.flush()
+    (result,) = detector.results()
+    assert result.multivariate is not None
+    assert result.multivariate.drifted
+    assert not result.dataset_drift  # the marginals did not move

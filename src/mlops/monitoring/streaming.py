@@ -32,11 +32,12 @@ import pyarrow.ipc
 from numpy.typing import NDArray
 
 from mlops.errors import BackendUnavailableError, MLOpsError
+from mlops.monitoring import multivariate as mv
 from mlops.monitoring.entities import WindowResult
 from mlops.monitoring.frames import as_frame, with_text_columns
 from mlops.monitoring.results import DriftResult
 from mlops.monitoring.summaries import numeric_values
-from mlops.monitoring.windows import WindowState, add_series, new_state
+from mlops.monitoring.windows import Reservoir, WindowState, add_series, new_state
 
 if TYPE_CHECKING:
     from mlops.monitoring.drift import DriftDetector
@@ -357,12 +358,15 @@ class DriftStream:
                 start=start,
                 columns={s.name: new_state(s) for s in refs},
                 prediction=new_state(pred_ref) if pred_ref is not None else None,
+                reservoir=Reservoir(len(refs)) if self.detector.multivariate else None,
             )
             self._window = window
         for name, state in window.columns.items():
             add_series(state, part[name])
         if window.prediction is not None and PRED in part.columns:
             add_series(window.prediction, part[PRED])
+        if window.reservoir is not None:
+            window.reservoir.add(mv.encode(part, self.detector.reference_))
         window.rows += len(part)
         window.end = ts
         self._window_last_seq = seq
@@ -395,7 +399,13 @@ class DriftStream:
             if self.spec.seconds is not None
             else (window.end or window.start)
         )
-        result = detector.verdict(prepared, window.rows, prediction, None, window.start, end)
+        multi = None
+        sample = detector.multivariate_sample_
+        if window.reservoir is not None and sample is not None and window.reservoir.seen >= 50:
+            multi = mv.domain_classifier_drift(
+                sample, window.reservoir.sample, [s.name for s in detector.reference_]
+            )
+        result = detector.verdict(prepared, window.rows, prediction, multi, window.start, end)
         if self.store is not None:
             self.store.create_result(
                 WindowResult(

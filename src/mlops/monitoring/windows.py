@@ -192,6 +192,39 @@ def add_series(state: ColumnState, series: pd.Series) -> None:
         state.add(series)
 
 
+class Reservoir:
+    """A uniform sample of at most ``capacity`` rows of a stream (Vitter's algorithm R).
+
+    Why: the domain classifier needs rows, not marginals; a reservoir keeps every row's chance
+    of being in the sample equal, in fixed memory. One draw per row from a fixed seed, so the
+    same stream gives the same sample however it was batched (and after a restart's replay).
+    """
+
+    def __init__(self, width: int, capacity: int = 5_000, seed: int = 0):
+        self.rows = np.empty((capacity, width), dtype=np.float64)
+        self.capacity = capacity
+        self.seen = 0
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, block: Floats) -> None:
+        fill = max(min(self.capacity - self.seen, block.shape[0]), 0)
+        if fill:
+            self.rows[self.seen : self.seen + fill] = block[:fill]
+        rest = block.shape[0] - fill
+        if rest > 0:
+            positions = self.seen + fill + np.arange(rest)  # each row's index in the stream
+            slots = self.rng.integers(0, positions + 1)
+            for row, slot in zip(
+                block[fill:][slots < self.capacity], slots[slots < self.capacity], strict=True
+            ):
+                self.rows[slot] = row
+        self.seen += block.shape[0]
+
+    @property
+    def sample(self) -> Floats:
+        return self.rows[: min(self.seen, self.capacity)]
+
+
 @dataclass
 class WindowState:
     """Everything one open window holds."""
@@ -201,8 +234,10 @@ class WindowState:
     prediction: ColumnState | None = None
     rows: int = 0
     end: float | None = None  # last row's time
+    reservoir: Reservoir | None = None  # rows for the domain classifier (multivariate=True)
 
     @property
     def nbytes(self) -> int:
         states = list(self.columns.values()) + ([self.prediction] if self.prediction else [])
-        return sum(s.nbytes for s in states)
+        held = self.reservoir.rows.nbytes if self.reservoir is not None else 0
+        return held + sum(s.nbytes for s in states)
