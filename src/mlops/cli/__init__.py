@@ -6,7 +6,19 @@ import sys
 
 import typer
 
-from mlops.cli import audit, db, experiments, models, quickstart, runs, serve, server, tokens, users
+from mlops.cli import (
+    audit,
+    db,
+    experiments,
+    models,
+    monitoring,
+    quickstart,
+    runs,
+    serve,
+    server,
+    tokens,
+    users,
+)
 from mlops.cli.features import app as features_app
 from mlops.cli.render import report_error
 from mlops.errors import MLOpsError
@@ -27,6 +39,8 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.command("grant")(users.grant)
 app.command("revoke-grant")(users.revoke_grant)
+app.add_typer(monitoring.app, name="monitor")
+app.add_typer(monitoring.alerts_app, name="alerts")
 app.command("gc")(db.gc)
 app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)

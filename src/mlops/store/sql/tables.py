@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -381,6 +382,141 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_actor", "actor", "at"),
     Index("ix_audit_log_resource", "resource_type", "resource_id"),
+)
+
+# --- Monitoring: detectors, open windows, window results, predictions and alerts ----------------
+# Every row names the model it watched (model_name, model_version; version is NULL for a label
+# that is not a registered model, e.g. the seed's "model_v1"), and the deployment once serving
+# exists.
+
+# A fitted drift detector (settings + reference summary, an .npz blob) attached to a version.
+monitoring_detectors = Table(
+    "monitoring_detectors",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("model_name", String(256)),
+    Column("model_version", Integer),
+    Column("deployment", String(256)),
+    Column("blob", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_monitoring_detectors_model", "model_name", "model_version"),
+)
+
+# Rows of still-open windows, as logged (Arrow IPC), so a restarted process rebuilds the window
+# and loses nothing acknowledged. Deleted in the transaction that stores the window's result.
+monitoring_chunks = Table(
+    "monitoring_chunks",
+    metadata,
+    Column("monitor", String(256), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("window_start", Float, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# One row per closed window and kind (drift | performance); performance rows are rewritten when
+# late labels arrive.
+monitoring_results = Table(
+    "monitoring_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor", String(256), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("model_name", String(256)),
+    Column("model_version", Integer),
+    Column("deployment", String(256)),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("flagged", Boolean, nullable=False),
+    Column("score", Float),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("monitor", "kind", "window_start"),
+    Index("ix_monitoring_results_model", "model_name", "model_version", "window_start"),
+)
+
+# Predictions of a performance monitor, joined with labels that arrive later by prediction id.
+monitoring_predictions = Table(
+    "monitoring_predictions",
+    metadata,
+    Column("monitor", String(256), primary_key=True),
+    Column("prediction_id", String(128), primary_key=True),
+    Column("window_start", Float, nullable=False),
+    Column("predicted_at", Float, nullable=False),
+    Column("prediction", Float),
+    Column("score", Float),
+    Column("label", Float),
+    Column("latency", Float),
+    Column("error", Boolean, nullable=False),
+    Column("labelled_at", Float),
+    Index("ix_monitoring_predictions_window", "monitor", "window_start"),
+)
+
+# Alerts: one row per fingerprint (rule + labels) and episode; repeats only bump count/last_seen.
+monitoring_alerts = Table(
+    "monitoring_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("rule", String(256), nullable=False),
+    Column("metric", String(128), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | firing | acknowledged | resolved
+    Column("model_name", String(256)),
+    Column("model_version", Integer),
+    Column("deployment", String(256)),
+    Column("group_key", String(512), nullable=False),
+    Column("value", Float),
+    Column("threshold", Float),
+    Column("message", Text, nullable=False),
+    Column("labels", Text, nullable=False),  # JSON
+    Column("count", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Column("resolved_at", Float),
+    Column("acked_by", String(128)),
+    Column("acked_at", Float),
+    Index("ix_monitoring_alerts_status", "status"),
+    Index("ix_monitoring_alerts_fingerprint", "fingerprint"),
+)
+
+# Each notification of an alert to a channel; a failed one stays here (visible) and is retried.
+monitoring_deliveries = Table(
+    "monitoring_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "alert_id",
+        Integer,
+        ForeignKey("monitoring_alerts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("channel", String(128), nullable=False),
+    Column("event", String(16), nullable=False),  # firing | resolved
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Column("created_at", Float, nullable=False),
+    Index("ix_monitoring_deliveries_status", "status", "next_attempt_at"),
+)
+
+# Silences: alerts whose labels match every matcher are recorded but not sent until ends_at.
+monitoring_silences = Table(
+    "monitoring_silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matchers", Text, nullable=False),  # JSON {label: value}
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("comment", Text),
 )
 
 # --- Feature store: definitions with versions, and materialization history ----------------------

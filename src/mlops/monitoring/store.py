@@ -1,0 +1,179 @@
+"""The monitoring domain's storage interface, and how a configuration opens it.
+
+One SQL implementation (``mlops.store.sql.monitoring``) serves SQLite and PostgreSQL. Monitoring
+through an mlops server (an ``http(s)://`` tracking URI) is not supported yet and says so.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlops.errors import InvalidStateError, MonitoringError
+from mlops.monitoring.entities import Alert, Delivery, PredictionRow, Silence, WindowResult
+
+if TYPE_CHECKING:
+    from mlops.config import MLOpsConfig
+    from mlops.models.entities import ModelVersion
+
+
+class MonitoringNotSupportedError(MonitoringError, InvalidStateError):
+    """The configured store cannot hold monitoring data (an mlops server, for now)."""
+
+
+class MonitoringStore(abc.ABC):
+    """Detectors, open windows, window results, predictions and alerts."""
+
+    @abc.abstractmethod
+    def resolve_version(
+        self, model_version: ModelVersion | str | None
+    ) -> tuple[str | None, int | None]:
+        """(model name, version) for a ``ModelVersion``, "name/3", a registered name (its
+        newest version), or an unregistered label (version None)."""
+
+    # detectors
+    @abc.abstractmethod
+    def save_detector(self, name: str, model: str | None, version: int | None, blob: bytes) -> None:
+        """Create or replace a stored detector."""
+
+    @abc.abstractmethod
+    def get_detector(
+        self, model: str | None, version: int | None, name: str | None = None
+    ) -> tuple[str, bytes]:
+        """(name, blob) of the detector named, or the newest one attached to the version."""
+
+    # open windows
+    @abc.abstractmethod
+    def create_chunks(self, monitor: str, chunks: Sequence[tuple[int, float, int, bytes]]) -> None:
+        """Append (seq, window_start, n_rows, payload) rows of an open window."""
+
+    @abc.abstractmethod
+    def list_chunks(self, monitor: str) -> list[tuple[int, float, bytes]]:
+        """Every stored (seq, window_start, payload) of the monitor, by seq."""
+
+    # results
+    @abc.abstractmethod
+    def create_result(self, result: WindowResult, delete_chunks_through: int | None = None) -> None:
+        """Store (or replace) a window's result; in the same transaction delete the monitor's
+        chunks with seq <= ``delete_chunks_through``."""
+
+    @abc.abstractmethod
+    def list_results(
+        self,
+        monitor: str | None = None,
+        kind: str | None = None,
+        model: str | None = None,
+        version: int | None = None,
+        limit: int = 1000,
+    ) -> list[WindowResult]:
+        """Results, oldest window first (the newest ``limit``)."""
+
+    # predictions
+    @abc.abstractmethod
+    def create_predictions(self, monitor: str, rows: Sequence[PredictionRow]) -> None:
+        """Insert predictions (an id logged again replaces the earlier row)."""
+
+    @abc.abstractmethod
+    def update_labels(
+        self, monitor: str, labels: Sequence[tuple[str, float]], at: float
+    ) -> list[float]:
+        """Set labels by prediction id; returns the window starts that changed."""
+
+    @abc.abstractmethod
+    def list_predictions(self, monitor: str, window_start: float) -> list[PredictionRow]:
+        """Every prediction of one window."""
+
+    @abc.abstractmethod
+    def list_prediction_windows(self, monitor: str) -> list[float]:
+        """Window starts that hold predictions."""
+
+    # alerts
+    @abc.abstractmethod
+    def get_open_alert(self, fingerprint: str) -> Alert | None:
+        """The unresolved alert with this fingerprint, if any."""
+
+    @abc.abstractmethod
+    def create_alert(self, values: dict[str, Any]) -> Alert:
+        """Insert an alert row."""
+
+    @abc.abstractmethod
+    def update_alert(self, alert_id: int, **values: Any) -> Alert:
+        """Change an alert's columns."""
+
+    @abc.abstractmethod
+    def get_alert(self, alert_id: int) -> Alert:
+        """An alert with its deliveries (``NotFoundError`` if absent)."""
+
+    @abc.abstractmethod
+    def list_alerts(
+        self, status: Sequence[str] | None = None, model: str | None = None, limit: int = 1000
+    ) -> list[Alert]:
+        """Alerts, newest first, with their deliveries."""
+
+    @abc.abstractmethod
+    def create_deliveries(
+        self, alert_id: int, channels: Sequence[str], event: str, at: float
+    ) -> None:
+        """Queue one delivery per channel."""
+
+    @abc.abstractmethod
+    def list_due_deliveries(self, at: float, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due."""
+
+    @abc.abstractmethod
+    def claim_deliveries(self, at: float, lease: float, limit: int = 100) -> list[Delivery]:
+        """Due pending deliveries, each moved ``lease`` seconds ahead atomically, so another
+        process delivering from the same store skips them (and a sender that dies mid-send
+        leaves them due again after the lease)."""
+
+    @abc.abstractmethod
+    def update_delivery(self, delivery_id: int, **values: Any) -> None:
+        """Record an attempt's outcome."""
+
+    @abc.abstractmethod
+    def create_silence(
+        self,
+        matchers: dict[str, str],
+        starts_at: float,
+        ends_at: float,
+        user: str,
+        comment: str | None,
+    ) -> Silence:
+        """Add a silence."""
+
+    @abc.abstractmethod
+    def list_silences(self, active_at: float | None = None) -> list[Silence]:
+        """Silences (only those active at ``active_at`` when given)."""
+
+
+_lock = threading.Lock()
+_stores: dict[str, MonitoringStore] = {}
+
+
+def monitoring_store(config: MLOpsConfig | None = None) -> MonitoringStore:
+    """The monitoring store of ``config`` (default: the environment's), one per database.
+
+    Raises:
+        MonitoringNotSupportedError: The tracking URI is an mlops server.
+    """
+    from mlops.config import load_config
+    from mlops.store.open import open_stores
+
+    stores = open_stores(config or load_config())
+    if stores.database is None:
+        raise MonitoringNotSupportedError(
+            f"monitoring needs direct access to the metadata database and "
+            f"{stores.config.resolved_tracking_uri} is an mlops server; use the server's "
+            "database URI (sqlite:///PATH or postgresql://...) for now"
+        )
+    from mlops.store.sql.monitoring import SqlMonitoringStore
+
+    key = stores.database.uri
+    with _lock:
+        store = _stores.get(key)
+        if store is None or getattr(store, "db", None) is not stores.database:
+            store = SqlMonitoringStore(stores.database, stores.registry)
+            _stores[key] = store
+    return store
