@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -71,7 +74,10 @@ def server_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[by
         command = [sys.executable, "-m", "mlops", "server", "--port", str(port), *options]
         command += ["--tracking-uri", f"sqlite:///{tmp_path / 'server.db'}"]
         command += ["--artifact-uri", str(tmp_path / "artifacts")]
-        proc = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        # Its own session: the teardown stops its worker processes with it.
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         procs.append(proc)
         deadline = time.monotonic() + 90  # generous: worker imports are slow on a loaded machine
         while time.monotonic() < deadline:
@@ -86,7 +92,7 @@ def server_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[by
     start.port = port  # type: ignore[attr-defined]
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     log.close()

@@ -33,8 +33,8 @@ def test_stop_answers_every_request_in_flight(
 ) -> None:
     slow = IsolationForest(n_estimators=300, random_state=0).fit(wine_array)
     registry.register_model("slow", slow, input_example=wine_array[:5])
-    server = start_server("models:/slow/1", max_batch_size=2000)
-    big = np.tile(wine_array, (12, 1))  # ~2,100 rows: each call takes a noticeable while
+    server = start_server("models:/slow/1", max_batch_size=8000)
+    big = np.tile(wine_array, (40, 1))  # ~7,000 rows: each call takes a good part of a second
     expected = slow.predict(big).tolist()
     started = threading.Barrier(9)
 

@@ -32,6 +32,7 @@ from mlops.server.limits import BodyLimit
 from mlops.server.permissions import unruled_routes
 from mlops.server.routers import artifacts, auth, experiments, metrics, models, runs, ui_data
 from mlops.server.ui import mount_ui
+from mlops.server.workers import exit_with_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -91,4 +92,5 @@ def create_app(config: MLOpsConfig | None = None) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """The app for uvicorn's ``--factory`` (worker processes): config from ``MLOPS_*``/toml."""
+    exit_with_supervisor()
     return create_app(load_config())

@@ -11,9 +11,12 @@ live-gauge files go (its counters stay: they are part of the totals).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +26,21 @@ from prometheus_client import multiprocess
 from uvicorn.supervisors import Multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_PR_SET_PDEATHSIG = 1
+
+
+def exit_with_supervisor() -> None:
+    """Have the kernel stop this worker when its supervisor dies (Linux; a no-op elsewhere).
+
+    A supervisor killed with SIGKILL cannot stop its workers; without this they would live on as
+    orphans, still accepting on the shared socket and holding the port against a restart.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the supervisor died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class MetricsSupervisor(Multiprocess):

@@ -228,6 +228,9 @@ def app_from_environment() -> FastAPI:
     """The app for uvicorn worker processes (``mlops serve --workers N``)."""
     import os
 
+    from mlops.server.workers import exit_with_supervisor
+
+    exit_with_supervisor()
     uri = os.environ.get(ENV_MODEL_URI)
     if not uri:
         raise MLOpsError(f"{ENV_MODEL_URI} is not set; start workers with `mlops serve`")
