@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from mlops.auth import AccessControl, NewAuditEntry
 from mlops.store.sql import tables as t
+from mlops.store.sql.engine import create_engine
 
 Headers = dict[str, str]
 
@@ -135,3 +136,25 @@ def test_concurrent_appends_make_one_unbroken_chain(access: AccessControl) -> No
     with db.read() as conn:
         ids = [r[0] for r in conn.execute(sa.select(t.audit_log.c.id).order_by(t.audit_log.c.id))]
     assert ids == list(range(1, threads * each + 1))
+
+
+def test_a_write_and_its_audit_entry_commit_together(
+    api_without_auth: TestClient, access: AccessControl, auth_db: str
+) -> None:
+    api = api_without_auth
+    exp = api.post("/api/v1/experiments", json={"name": "e"}).json()["id"]
+    run = api.post("/api/v1/runs", json={"experiment_id": exp, "user": "u"}).json()["id"]
+    before = access.verify_audit().checked
+    # Break the audit log: a write that cannot be audited must not be acknowledged or kept.
+    engine = create_engine(auth_db)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE audit_log RENAME TO audit_log_away"))
+    try:
+        refused = api.post(f"/api/v1/runs/{run}/params", json={"params": {"lr": "0.1"}})
+        assert refused.status_code >= 500, refused.text
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE audit_log_away RENAME TO audit_log"))
+        engine.dispose()
+    assert api.get(f"/api/v1/runs/{run}").json()["params"] == {}
+    assert access.verify_audit().checked == before

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from mlops.auth.entities import (
     ApiToken,
@@ -85,6 +86,17 @@ class AuditStore(abc.ABC):
     @abc.abstractmethod
     def append(self, entries: Sequence[NewAuditEntry]) -> list[AuditEntry]:
         """Chain and store entries, serialized with every other appender (any process)."""
+
+    @contextmanager
+    def alongside_next_write(
+        self, entries: Sequence[NewAuditEntry]
+    ) -> Iterator[Callable[[], bool]]:
+        """Append ``entries`` inside the next write transaction this context makes on the store.
+
+        Yields a function that tells, afterwards, whether they were written that way; if not
+        (nothing was written, or this store cannot share a transaction), call ``append``.
+        """
+        yield lambda: False
 
     @abc.abstractmethod
     def list_entries(

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -177,10 +178,8 @@ class Guard:
                     f"admin: mlops grant {self.principal.username} {needed.value}{option}"
                 )
 
-    def done(self, status: int, error: BaseException | None = None) -> None:
-        """Append this request's audit entry, if it is a write: its targets and outcome."""
-        if not self.audited:
-            return
+    def entry(self, status: int, error: BaseException | None = None) -> NewAuditEntry:
+        """This request's audit entry: its targets and outcome."""
         kind, ident = self.targets[0] if self.targets else ("", "")
         details: dict[str, Any] = {"path": self.request.url.path}
         if len(self.targets) > 1:
@@ -188,10 +187,27 @@ class Guard:
             details["target_count"] = len(self.targets)
         if isinstance(error, PermissionDeniedError):
             details["reason"] = str(error)
-        entry = NewAuditEntry(
+        return NewAuditEntry(
             self.principal.username, self.rule.action, kind, ident, status, details
         )
-        _record(self.state, entry)
+
+    @contextmanager
+    def riding(self) -> Iterator[Callable[[int], bool]]:
+        """Run the endpoint in this block: its first write transaction carries the audit entry.
+
+        Yields ``written(status)``: whether the entry, with that outcome, is already stored.
+        """
+        if not self.audited:
+            yield lambda status: True
+            return
+        planned = _planned_status(self.request)
+        with self.state.access.audit.alongside_next_write([self.entry(planned)]) as written:
+            yield lambda status: status == planned and written()
+
+    def done(self, status: int, error: BaseException | None = None) -> None:
+        """Append this request's audit entry, if it is a write."""
+        if self.audited:
+            _record(self.state, self.entry(status, error))
 
 
 def _record(state: ServerState, entry: NewAuditEntry) -> None:
@@ -209,11 +225,13 @@ async def get_guard(request: Request, principal: Caller) -> Guard:
     return Guard(get_state(request), request, principal, rule)
 
 
-def _status_of(result: Any, request: Request) -> int:
-    if isinstance(result, Response):
-        return result.status_code
+def _planned_status(request: Request) -> int:
     route = request.scope.get("route")
     return getattr(route, "status_code", None) or 200
+
+
+def _status_of(result: Any, request: Request) -> int:
+    return result.status_code if isinstance(result, Response) else _planned_status(request)
 
 
 def status_of_error(exc: BaseException) -> int:
@@ -238,12 +256,18 @@ def _guarded(endpoint: F, rule: Rule) -> F:
         async def wrapper(**kwargs: Any) -> Any:
             guard: Guard = kwargs.pop("mlops_guard")
             try:
-                await anyio.to_thread.run_sync(guard.check, kwargs)
-                result = await endpoint(**kwargs)
+                if guard.principal.auth_enabled:  # role lookups may read the database
+                    await anyio.to_thread.run_sync(guard.check, kwargs)
+                else:
+                    guard.check(kwargs)
+                with guard.riding() as written:
+                    result = await endpoint(**kwargs)
             except BaseException as exc:
                 await anyio.to_thread.run_sync(guard.done, status_of_error(exc), exc)
                 raise
-            await anyio.to_thread.run_sync(guard.done, _status_of(result, guard.request))
+            status = _status_of(result, guard.request)
+            if not written(status):
+                await anyio.to_thread.run_sync(guard.done, status)
             return result
 
     else:
@@ -252,11 +276,14 @@ def _guarded(endpoint: F, rule: Rule) -> F:
             guard: Guard = kwargs.pop("mlops_guard")
             try:
                 guard.check(kwargs)
-                result = endpoint(**kwargs)
+                with guard.riding() as written:
+                    result = endpoint(**kwargs)
             except BaseException as exc:
                 guard.done(status_of_error(exc), exc)
                 raise
-            guard.done(_status_of(result, guard.request))
+            status = _status_of(result, guard.request)
+            if not written(status):
+                guard.done(status)
             return result
 
     wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]

@@ -8,7 +8,8 @@ before the last entry's hash is read, so two appenders can never chain onto the 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from mlops.auth.store import AuditStore, AuthStore
 from mlops.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from mlops.experiments.entities import Page, now_ms
 from mlops.store.sql import tables as t
-from mlops.store.sql.database import Database
+from mlops.store.sql.database import Database, Rider, riding
 
 # Any constant works: it names "audit log appends" among the database's advisory locks.
 _AUDIT_LOCK = 0x6D6C6F7073_01
@@ -276,40 +277,50 @@ class SqlAuditStore(AuditStore):
     def append(self, entries: Sequence[NewAuditEntry]) -> list[AuditEntry]:
         if not entries:
             return []
-        log = t.audit_log
-
-        def write(conn: Connection) -> list[dict[str, Any]]:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})")
-            last = conn.execute(
-                sa.select(log.c.id, log.c.hash).order_by(log.c.id.desc()).limit(1)
-            ).first()
-            next_id, prev_hash = (last.id + 1, last.hash) if last else (1, GENESIS)
-            rows = []
-            now = now_ms()
-            for entry in entries:
-                row: dict[str, Any] = {
-                    "id": next_id,
-                    "at": entry.at if entry.at is not None else now,
-                    "actor": entry.actor,
-                    "action": entry.action,
-                    "resource_type": entry.resource_type[:32],
-                    "resource_id": entry.resource_id[:512],
-                    "status_code": entry.status_code,
-                    "details": encode_details(entry.details),
-                }
-                row["prev_hash"] = prev_hash
-                row["hash"] = prev_hash = chain_hash(prev_hash, row)
-                rows.append(row)
-                next_id += 1
-            conn.execute(log.insert(), rows)
-            return rows
-
-        rows = self.db.write_retrying(write)
+        rows = self.db.write_retrying(lambda conn: self._append_in(conn, entries))
         return [
             AuditEntry(**{**row, "details": entry.details})
             for row, entry in zip(rows, entries, strict=True)
         ]
+
+    @contextmanager
+    def alongside_next_write(
+        self, entries: Sequence[NewAuditEntry]
+    ) -> Iterator[Callable[[], bool]]:
+        rider = Rider(self.db, lambda conn: self._append_in(conn, entries))
+        with riding(rider):
+            yield lambda: rider.done
+
+    def _append_in(
+        self, conn: Connection, entries: Sequence[NewAuditEntry]
+    ) -> list[dict[str, Any]]:
+        """Chain ``entries`` after the newest entry, inside the caller's write transaction."""
+        log = t.audit_log
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})")
+        last = conn.execute(
+            sa.select(log.c.id, log.c.hash).order_by(log.c.id.desc()).limit(1)
+        ).first()
+        next_id, prev_hash = (last.id + 1, last.hash) if last else (1, GENESIS)
+        rows = []
+        now = now_ms()
+        for entry in entries:
+            row: dict[str, Any] = {
+                "id": next_id,
+                "at": entry.at if entry.at is not None else now,
+                "actor": entry.actor,
+                "action": entry.action,
+                "resource_type": entry.resource_type[:32],
+                "resource_id": entry.resource_id[:512],
+                "status_code": entry.status_code,
+                "details": encode_details(entry.details),
+            }
+            row["prev_hash"] = prev_hash
+            row["hash"] = prev_hash = chain_hash(prev_hash, row)
+            rows.append(row)
+            next_id += 1
+        conn.execute(log.insert(), rows)
+        return rows
 
     def list_entries(
         self,

@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy.engine import Connection, Engine
@@ -19,6 +21,39 @@ from mlops.store.sql import engine as engines
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass
+class Rider:
+    """A small write that rides in the next write transaction of its context on ``db``.
+
+    The server's audit entry of a request is written in the same transaction as the request's own
+    write: one commit instead of two (a separate transaction per request cost the HTTP metric
+    ingestion about 15%), and the change and its audit entry are durable together or not at all.
+    ``done`` is set once that transaction has committed; if none did, the caller writes it alone.
+    """
+
+    db: Database
+    write: Callable[[Connection], object]
+    done: bool = False
+
+
+_rider: ContextVar[Rider | None] = ContextVar("mlops_rider", default=None)
+
+
+@contextmanager
+def riding(rider: Rider) -> Iterator[Rider]:
+    """Let ``rider`` join the first write transaction on its database in this context.
+
+    Context variables follow a request into the worker thread that runs it (Starlette copies the
+    context), so a store call made anywhere below picks the rider up.
+    """
+    token = _rider.set(rider)
+    try:
+        yield rider
+    finally:
+        _rider.reset(token)
+
 
 _LOCKED = ("database is locked", "database table is locked", "deadlock detected")
 
@@ -104,9 +139,14 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A write transaction: takes the write lock up front and waits for it."""
         self.ensure_schema()
+        rider = _rider.get()
+        if rider is not None and (rider.done or rider.db is not self):
+            rider = None
         try:
             with engines.write_transaction(self.engine) as conn:
                 yield conn
+                if rider is not None:  # last, so a lock it takes is held only briefly
+                    rider.write(conn)
         except OperationalError as exc:
             if is_lock_contention(exc):
                 raise
@@ -118,6 +158,8 @@ class Database:
             raise BackendUnavailableError(f"metadata store {self.uri!r} failed: {exc}") from exc
         except OverflowError as exc:
             raise out_of_range(exc) from exc
+        if rider is not None:
+            rider.done = True
 
     def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 20) -> T:
         """Run ``fn`` in a write transaction, retrying lock contention with jittered backoff.
