@@ -13,8 +13,9 @@ from fastapi import APIRouter, Query
 from mlops.auth.entities import Role, Scope
 from mlops.errors import ApprovalError
 from mlops.models.entities import Stage
+from mlops.models.store import RegistryStore
 from mlops.server import schemas
-from mlops.server.dependencies import Idempotent, Registry, ServerState
+from mlops.server.dependencies import Idempotent, Registry, ServerState, State
 from mlops.server.permissions import Args, Caller, acting_user, allow, in_body, param
 from mlops.server.routers import API_PREFIX
 
@@ -35,6 +36,41 @@ def _stage_role(args: Args, _state: ServerState) -> Role:
 def alias_role(alias: str, state: ServerState) -> Role:
     """Moving a protected alias (one that serves, like ``champion``) is an admin's decision."""
     return Role.ADMIN if alias in state.config.model_registry.protected_aliases else Role.EDITOR
+
+
+def require_approval(
+    state: ServerState,
+    registry: RegistryStore,
+    name: str,
+    version: int,
+    action: str,
+    target: str,
+    request_id: int | None,
+) -> None:
+    """On a server with ``model_registry.approval_required``, a governed change must carry an
+    approved request for it: the approval rules run in the client's ``ModelRegistry``, and
+    without this check a client could skip them by calling the store route directly."""
+    if not state.config.model_registry.approval_required:
+        return
+    how = (
+        "open a request (POST /api/v1/requests, or ModelRegistry with "
+        "model_registry.approval_required on) and have another user approve it"
+    )
+    if request_id is None:
+        raise ApprovalError(f"this server requires approval for {action} changes: {how}")
+    request = registry.get_request(request_id)
+    # A rollback request names the version it rolls back from; its steps move other versions.
+    wanted = (name, action) if action == "rollback" else (name, version, action, target)
+    found = (
+        (request.name, request.action)
+        if action == "rollback"
+        else (request.name, request.version, request.action, request.target)
+    )
+    if request.status != "approved" or found != wanted:
+        raise ApprovalError(
+            f"request {request_id} ({request.status}: {request.action} {request.name} "
+            f"v{request.version} -> {request.target}) does not approve this {action} change; {how}"
+        )
 
 
 def _alias_role(args: Args, state: ServerState) -> Role:
@@ -133,9 +169,12 @@ def set_stage(
     registry: Registry,
     once: Idempotent,
     caller: Caller,
+    state: State,
 ) -> Any:
     """Move a version to a stage, archiving the current production one if asked."""
     fields = {**body.model_dump(), "user": acting_user(caller, body.user)}
+    action = "rollback" if body.kind == "rollback" else "stage"
+    require_approval(state, registry, name, version, action, body.stage.value, body.request_id)
     return once(
         body, schemas.ModelVersion, 200, lambda: registry.set_stage(name, version, **fields)
     )
@@ -157,9 +196,12 @@ def set_alias(
     registry: Registry,
     once: Idempotent,
     caller: Caller,
+    state: State,
 ) -> Any:
     """Point an alias at a version."""
     user = acting_user(caller, body.user)
+    if alias in state.config.model_registry.protected_aliases:
+        require_approval(state, registry, name, body.version, "alias", alias, body.request_id)
     return once(
         body,
         None,
