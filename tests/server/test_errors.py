@@ -23,6 +23,7 @@ UNKNOWN = {
     "path": "no/such/file.txt",
     "username": "ghost",
     "token_id": "4243",
+    "alert_id": "4244",
 }
 
 
@@ -221,6 +222,10 @@ def test_no_endpoint_answers_500_to_unknown_ids(
         ("POST", "/api/v1/tokens"): {"username": "ghost"},
         ("POST", "/api/v1/tokens/{token_id}/revoke"): {},
         ("POST", "/api/v1/grants"): {"username": "ghost", "role": "viewer"},
+        # Monitoring (routers/monitoring.py): an unknown alert is a 404.
+        ("POST", "/api/v1/monitoring/alerts/{alert_id}/acknowledge"): {},
+        ("POST", "/api/v1/monitoring/alerts/{alert_id}/resolve"): {},
+        ("POST", "/api/v1/monitoring/alerts/{alert_id}/silence"): {"duration": "1h"},
     }
     query = {
         "/api/v1/experiments/by-name": {"name": "ghost"},

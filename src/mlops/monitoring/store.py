@@ -67,8 +67,10 @@ class MonitoringStore(abc.ABC):
         model: str | None = None,
         version: int | None = None,
         limit: int = 1000,
+        offset: int = 0,
     ) -> list[WindowResult]:
-        """Results, oldest window first (the newest ``limit``)."""
+        """Results, oldest window first (the newest ``limit`` after skipping the newest
+        ``offset``, so a reader can page backwards from the newest window)."""
 
     # predictions
     @abc.abstractmethod

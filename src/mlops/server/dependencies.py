@@ -13,10 +13,13 @@ from mlops.config import MLOpsConfig
 from mlops.errors import ConfigError
 from mlops.experiments.store import TrackingStore
 from mlops.models.store import RegistryStore
+from mlops.monitoring.alerts import AlertManager
+from mlops.monitoring.store import MonitoringStore
 from mlops.server.idempotency import HEADER, IdempotencyLog, Once
 from mlops.server.scopes import ScopeResolver
 from mlops.store.open import Stores, open_stores
 from mlops.store.sql.auth import SqlAuditStore, SqlAuthStore
+from mlops.store.sql.monitoring import SqlMonitoringStore
 
 
 class ServerState:
@@ -37,6 +40,8 @@ class ServerState:
         self._idempotency: IdempotencyLog | None = None
         self._access: AccessControl | None = None
         self._scopes: ScopeResolver | None = None
+        self._monitoring: MonitoringStore | None = None
+        self._alerts: AlertManager | None = None
         self._lock = threading.Lock()
 
     @property
@@ -52,7 +57,11 @@ class ServerState:
                     self._access = AccessControl(
                         auth, SqlAuditStore(stores.db), stores.tracking, stores.registry
                     )
-                    self._scopes = ScopeResolver(auth, stores.tracking, stores.registry)
+                    self._monitoring = SqlMonitoringStore(stores.db, stores.registry)
+                    self._scopes = ScopeResolver(
+                        auth, stores.tracking, stores.registry, self._monitoring
+                    )
+                    self._alerts = None
                     self._stores = stores
         return self._stores
 
@@ -75,6 +84,27 @@ class ServerState:
         self.stores  # noqa: B018 - opens the stores, which creates it
         assert self._scopes is not None
         return self._scopes
+
+    @property
+    def monitoring(self) -> MonitoringStore:
+        """Window results, detectors and alerts of the served database."""
+        self.stores  # noqa: B018 - opens the stores, which creates it
+        assert self._monitoring is not None
+        return self._monitoring
+
+    @property
+    def alerts(self) -> AlertManager:
+        """Alert actions (ack, resolve, silence) with the domain's rules, on the served store.
+
+        It only records: notifications go out from whichever process runs ``deliver()`` with
+        the channels configured (``monitoring.alert_channels``).
+        """
+        if self._alerts is None:
+            store = self.monitoring
+            with self._lock:
+                if self._alerts is None:
+                    self._alerts = AlertManager(config=self.config, store=store)
+        return self._alerts
 
     def close(self) -> None:
         with self._lock:

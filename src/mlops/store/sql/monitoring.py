@@ -167,6 +167,7 @@ class SqlMonitoringStore(MonitoringStore):
         model: str | None = None,
         version: int | None = None,
         limit: int = 1000,
+        offset: int = 0,
     ) -> list[WindowResult]:
         r = t.monitoring_results
         query = sa.select(r)
@@ -178,7 +179,8 @@ class SqlMonitoringStore(MonitoringStore):
             query = query.where(r.c.model_name == model)
         if version is not None:
             query = query.where(r.c.model_version == version)
-        query = query.order_by(r.c.window_start.desc(), r.c.id.desc()).limit(limit)
+        query = query.order_by(r.c.window_start.desc(), r.c.id.desc())
+        query = query.offset(offset).limit(limit)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         return [
