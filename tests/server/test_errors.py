@@ -24,6 +24,7 @@ UNKNOWN = {
     "username": "ghost",
     "token_id": "4243",
     "alert_id": "4244",
+    "kind": "feature_view",
 }
 
 
@@ -226,6 +227,8 @@ def test_no_endpoint_answers_500_to_unknown_ids(
         ("POST", "/api/v1/monitoring/alerts/{alert_id}/acknowledge"): {},
         ("POST", "/api/v1/monitoring/alerts/{alert_id}/resolve"): {},
         ("POST", "/api/v1/monitoring/alerts/{alert_id}/silence"): {"duration": "1h"},
+        # Features (routers/features.py): an unknown view is a 404.
+        ("POST", "/api/v1/features/online"): {"feature_view": "ghost", "entities": [1]},
     }
     query = {
         "/api/v1/experiments/by-name": {"name": "ghost"},

@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from mlops.config import MLOpsConfig, load_config
 from mlops.errors import ConfigError, MLOpsError
+from mlops.features.feature_store import FeatureStore
 from mlops.monitoring.prometheus import MonitoringCollector
 from mlops.server import schemas
 from mlops.server.dependencies import ServerState, State
@@ -36,6 +37,7 @@ from mlops.server.routers import (
     artifacts,
     auth,
     experiments,
+    features,
     metrics,
     models,
     monitoring,
@@ -48,8 +50,14 @@ from mlops.server.workers import exit_with_supervisor
 log = logging.getLogger(__name__)
 
 
-def create_app(config: MLOpsConfig | None = None) -> FastAPI:
-    """The server application for ``config`` (default: the environment's configuration)."""
+def create_app(
+    config: MLOpsConfig | None = None, *, feature_store: FeatureStore | None = None
+) -> FastAPI:
+    """The server application for ``config`` (default: the environment's configuration).
+
+    Online feature lookups read ``feature_store`` if given, else a feature store over the
+    served database and the configuration's default online store (``routers/features.py``).
+    """
     config = config or load_config()
     state = ServerState(config)
 
@@ -69,6 +77,8 @@ def create_app(config: MLOpsConfig | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (experiments, runs, metrics, artifacts, models, auth, ui_data, monitoring):
         app.include_router(module.router)
+    app.include_router(features.router)
+    app.include_router(features.online_router(state, feature_store))
     if unruled := unruled_routes(app.routes):
         # Deny by default: an API route nobody declared a permission for must not be served.
         raise ConfigError(f"API routes without a permission rule (@allow): {unruled}")
