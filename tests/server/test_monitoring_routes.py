@@ -71,7 +71,9 @@ def store_windows(config: MLOpsConfig, model: str, version: int, shifts: list[fl
 
 def fire(config: MLOpsConfig, model: str, version: int) -> int:
     manager = AlertManager(config=config, channels=["log"])
-    manager.create_rule("drift-share", "drift_share", ">", 0.3, severity="critical")
+    manager.create_rule(
+        "drift-share", "drift_share", condition=">", threshold=0.3, severity="critical"
+    )
     (alert,) = manager.evaluate({"drift_share": 0.5}, {"model": model, "version": version})
     return alert.id
 

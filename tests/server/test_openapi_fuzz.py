@@ -197,7 +197,7 @@ def seed_domains(stores: Stores) -> dict[str, list[Any]]:
             )
         )  # fmt: skip
     alerts = AlertManager(config=stores.config, channels=["log"], store=monitoring)
-    alerts.create_rule("share", "drift_share", ">", 0.1)
+    alerts.create_rule("share", "drift_share", condition=">", threshold=0.1)
     firing = alerts.evaluate({"drift_share": 0.5}, {"model": "clf", "version": 1})
     manual = alerts.fire("by-hand", "checked by hand", labels={"model": "clf"})
     path = stores.config.home / "stats.parquet"

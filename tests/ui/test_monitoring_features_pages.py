@@ -49,7 +49,9 @@ def extra(ui_store: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
             )
         )
     manager = AlertManager(config=config, channels=["log"])
-    manager.create_rule("drift-share", "drift_share", ">", 0.3, severity="critical")
+    manager.create_rule(
+        "drift-share", "drift_share", condition=">", threshold=0.3, severity="critical"
+    )
     manager.evaluate({"drift_share": 0.5}, {"model": ui_store.model, "version": 2})
 
     folder = tmp_path_factory.mktemp("features")
