@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from mlops.auth import access_control
 from mlops.config import MLOpsConfig
-from mlops.monitoring import AlertManager, WindowResult, detect_drift
+from mlops.monitoring import AlertManager, DriftDetector, WindowResult, detect_drift
 from mlops.monitoring.store import monitoring_store
 from mlops.server.app import create_app
 from mlops.store.open import open_stores
@@ -86,6 +86,9 @@ def monitored(server_config: MLOpsConfig) -> MLOpsConfig:
     store_windows(server_config, "churn", 1, [0.0, 0.0, 2.0])
     store_windows(server_config, "fraud", 1, [0.0])
     fire(server_config, "churn", 1)
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"x": rng.normal(size=200)})
+    DriftDetector(reference).fit().attach("churn/1", config=server_config)
     return server_config
 
 
@@ -114,6 +117,10 @@ def test_lists_monitored_versions(monitored: MLOpsConfig, api: TestClient) -> No
         ("churn", 1, 1),
         ("fraud", 1, 0),
     ]
+    (detector,) = items[0]["detectors"]
+    assert detector["size"] > 0
+    assert len(detector["sha256"]) == 64
+    assert items[1]["detectors"] == []
     (churn_monitor,) = items[0]["monitors"]
     assert churn_monitor["monitor"] == "churn-drift"
     assert churn_monitor["flagged"] is True

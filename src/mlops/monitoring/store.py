@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import InvalidStateError, MonitoringError
-from mlops.monitoring.entities import Alert, Delivery, PredictionRow, Silence, WindowResult
+from mlops.monitoring.entities import (
+    Alert,
+    Delivery,
+    PredictionRow,
+    Silence,
+    StoredDetector,
+    WindowResult,
+)
 
 if TYPE_CHECKING:
     from mlops.config import MLOpsConfig
@@ -43,6 +50,10 @@ class MonitoringStore(abc.ABC):
         self, model: str | None, version: int | None, name: str | None = None
     ) -> tuple[str, bytes]:
         """(name, blob) of the detector named, or the newest one attached to the version."""
+
+    @abc.abstractmethod
+    def list_detectors(self, model: str | None = None) -> list[StoredDetector]:
+        """Saved detectors (optionally of one model), by model, version and name."""
 
     # open windows
     @abc.abstractmethod

@@ -23,7 +23,7 @@ from pydantic import Field
 from mlops.auth.entities import Role, Scope
 from mlops.errors import InvalidInputError
 from mlops.monitoring.alerts import OPEN
-from mlops.monitoring.entities import WindowResult
+from mlops.monitoring.entities import StoredDetector, WindowResult
 from mlops.server import schemas
 from mlops.server.dependencies import ServerState, State
 from mlops.server.permissions import Args, Caller, acting_user, allow, param
@@ -49,10 +49,18 @@ class MonitorSummary(schemas.Response):
     score: schemas.JsonFloat | None
 
 
+class DetectorOut(schemas.Response):
+    name: str
+    sha256: str
+    size: int
+    updated_at: int
+
+
 class MonitoredVersion(schemas.Response):
     model: str
     version: int | None
     monitors: list[MonitorSummary]
+    detectors: list[DetectorOut]
     open_alerts: int
 
 
@@ -149,7 +157,7 @@ def _token(offset: int) -> str:
 @allow("monitoring.list", None)
 def list_monitored(state: State, caller: Caller) -> Any:
     """Every monitored model version the caller may read: the newest window of each of its
-    monitors and how many of its alerts are open."""
+    monitors, the drift detectors attached to it, and how many of its alerts are open."""
     readable = caller.readable(Scope.MODEL)
     store = state.monitoring
     versions: dict[tuple[str, int | None], dict[tuple[str, str], WindowResult]] = {}
@@ -160,6 +168,13 @@ def list_monitored(state: State, caller: Caller) -> Any:
             continue
         monitors = versions.setdefault((result.model_name, result.model_version), {})
         monitors[(result.monitor, result.kind)] = result
+    detectors: dict[tuple[str, int | None], list[StoredDetector]] = {}
+    for detector in store.list_detectors():
+        name = detector.model_name
+        if name is None or (readable is not None and name not in readable):
+            continue
+        detectors.setdefault((name, detector.model_version), []).append(detector)
+        versions.setdefault((name, detector.model_version), {})
     alerts: dict[tuple[str, int | None], int] = {}
     for alert in store.list_alerts(status=OPEN):
         if alert.model_name is not None:
@@ -170,6 +185,7 @@ def list_monitored(state: State, caller: Caller) -> Any:
             "model": name,
             "version": version,
             "monitors": [r for _, r in sorted(monitors.items())],
+            "detectors": detectors.get((name, version), []),
             "open_alerts": alerts.get((name, version), 0),
         }
         for (name, version), monitors in sorted(
