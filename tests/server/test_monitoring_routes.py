@@ -2,7 +2,7 @@
 
 Drift results are real checks (``detect_drift`` on shifted data) stored as a streaming monitor
 stores a closed window; alerts come from ``AlertManager`` rules over them. The server reads the
-same database file.
+same database (SQLite, and PostgreSQL when ``MLOPS_TEST_POSTGRES_URL`` is set).
 """
 
 from __future__ import annotations
@@ -76,6 +76,21 @@ def fire(config: MLOpsConfig, model: str, version: int) -> int:
     )
     (alert,) = manager.evaluate({"drift_share": 0.5}, {"model": model, "version": version})
     return alert.id
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server_config(request: pytest.FixtureRequest, tmp_path: Path) -> MLOpsConfig:
+    """The server's configuration on each SQL backend (PostgreSQL when the tests have one)."""
+    if request.param == "sqlite":
+        db = f"sqlite:///{tmp_path / 'server.db'}"
+    else:
+        db = str(request.getfixturevalue("postgres_schema_uri"))
+    return MLOpsConfig(
+        home=tmp_path / "server-home",
+        tracking_uri=db,
+        artifact_uri=str(tmp_path / "artifacts"),
+        user="server",
+    )
 
 
 @pytest.fixture
