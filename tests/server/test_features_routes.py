@@ -72,6 +72,12 @@ def test_online_lookup_on_the_server(applied: MLOpsConfig, api: TestClient) -> N
     assert "int64" in wrong.json()["error"]["message"]
     neither = api.post("/api/v1/features/online", json={"entities": [1]})
     assert neither.status_code == 400
+    # A lookup is bounded: too many entities are refused up front, with the limit.
+    many = api.post(
+        "/api/v1/features/online", json={"feature_view": "stats", "entities": list(range(40_000))}
+    )
+    assert many.status_code == 422
+    assert "at most 10,000 entities" in many.json()["error"]["message"]
 
 
 def test_a_sql_sources_password_is_not_shown(server_config: MLOpsConfig, api: TestClient) -> None:

@@ -17,11 +17,15 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from mlops.errors import MLOpsError
 from mlops.features.entities import FeatureView
 from mlops.features.feature_store import FeatureStore
+
+MAX_ENTITIES = 10_000
+"""Entities one lookup may name: a bound on one request's work (each key is also a bound
+parameter of the online store's query, and SQLite builds cap how many a query may take)."""
 
 
 class OnlineRequest(BaseModel):
@@ -33,6 +37,14 @@ class OnlineRequest(BaseModel):
     feature_view: str | None = None
     features: list[str] | None = None
     full_feature_names: bool = False
+
+    @field_validator("entities")
+    @classmethod
+    def _bounded(cls, value: list[Any] | dict[str, list[Any]]) -> Any:
+        columns = value.values() if isinstance(value, dict) else [value]
+        if any(len(column) > MAX_ENTITIES for column in columns):
+            raise ValueError(f"at most {MAX_ENTITIES:,} entities per lookup; split the request")
+        return value
 
 
 def _stamp(value: datetime | None) -> str | None:
