@@ -23,6 +23,8 @@ UNKNOWN = {
     "path": "no/such/file.txt",
     "username": "ghost",
     "token_id": "4243",
+    "alert_id": "4244",
+    "kind": "feature_view",
 }
 
 
@@ -221,6 +223,12 @@ def test_no_endpoint_answers_500_to_unknown_ids(
         ("POST", "/api/v1/tokens"): {"username": "ghost"},
         ("POST", "/api/v1/tokens/{token_id}/revoke"): {},
         ("POST", "/api/v1/grants"): {"username": "ghost", "role": "viewer"},
+        # Monitoring (routers/monitoring.py): an unknown alert is a 404.
+        ("POST", "/api/v1/monitoring/alerts/{alert_id}/acknowledge"): {},
+        ("POST", "/api/v1/monitoring/alerts/{alert_id}/resolve"): {},
+        ("POST", "/api/v1/monitoring/alerts/{alert_id}/silence"): {"duration": "1h"},
+        # Features (routers/features.py): an unknown view is a 404.
+        ("POST", "/api/v1/features/online"): {"feature_view": "ghost", "entities": [1]},
     }
     query = {
         "/api/v1/experiments/by-name": {"name": "ghost"},

@@ -19,9 +19,12 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -38,8 +41,12 @@ from schemathesis.specs.openapi.checks import (
 from mlops.artifacts import ArtifactStore
 from mlops.config import MLOpsConfig
 from mlops.experiments.entities import ArtifactRecord
+from mlops.features import Entity, Feature, FeatureStore, FeatureView, FileSource
+from mlops.monitoring import AlertManager, WindowResult, detect_drift
 from mlops.server.app import create_app
 from mlops.store.open import Stores, open_stores
+from mlops.store.sql.features import SqlDefinitionStore
+from mlops.store.sql.monitoring import SqlMonitoringStore
 
 EXAMPLES = int(os.environ.get("MLOPS_FUZZ_EXAMPLES", "8"))
 CHECKS = [
@@ -85,7 +92,16 @@ def _with_known(case: Any, i: int) -> Any:
         values = KNOWN[kind]
         return values[i % len(values)]
 
-    path_kinds = ("experiment_id", "run_id", "name", "version", "alias", "request_id", "path")
+    path_kinds = (
+        "experiment_id",
+        "run_id",
+        "name",
+        "version",
+        "alias",
+        "request_id",
+        "path",
+        "alert_id",
+    )
     if case.path_parameters:
         case.path_parameters = {
             k: pick(k) if k in path_kinds else v for k, v in case.path_parameters.items()
@@ -109,6 +125,8 @@ def _with_known(case: Any, i: int) -> Any:
             body["experiment_ids"] = [pick("experiment_id")]
         if case.operation.path == "/api/v1/requests":
             body |= {"name": pick("name"), "version": pick("version")}
+        if case.operation.path == "/api/v1/features/online" and "feature_view" in body:
+            body["feature_view"] = pick("feature_view")
         case.body = body
     return case
 
@@ -149,15 +167,53 @@ def seed(stores: Stores) -> dict[str, list[Any]]:
         )
     registry.set_alias("clf", "champion", 1, user="fuzz")
     request = registry.create_request("clf", 2, "stage", "production", user="fuzz")
-    return known | {
-        "name": ["clf"],
-        "version": [1, 2],
-        "alias": ["champion"],
-        "request_id": [request.id],
-        "path": [info.path],
-        "uri": [info.uri],
-        "key": ["loss"],
-    }
+    return (
+        known
+        | seed_domains(stores)
+        | {
+            "name": ["clf"],
+            "version": [1, 2],
+            "alias": ["champion"],
+            "request_id": [request.id],
+            "path": [info.path],
+            "uri": [info.uri],
+            "key": ["loss"],
+        }
+    )
+
+
+def seed_domains(stores: Stores) -> dict[str, list[Any]]:
+    """Monitoring results and alerts on clf v1, and a materialized feature view."""
+    monitoring = SqlMonitoringStore(stores.db, stores.registry)
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(size=300), "c": rng.choice(["a", "b"], 300)})
+    for i, shift in enumerate((0.0, 3.0)):
+        current = pd.DataFrame({"x": rng.normal(shift, size=100), "c": rng.choice(["a", "b"], 100)})
+        result = detect_drift(reference, current)
+        monitoring.create_result(
+            WindowResult(
+                "clf-drift", "drift", "clf", 1, None, 3600.0 * i, 3600.0 * (i + 1), 100,
+                result.dataset_drift, result.drift_share, result.to_dict(), 0, 0,
+            )
+        )  # fmt: skip
+    alerts = AlertManager(config=stores.config, channels=["log"], store=monitoring)
+    alerts.create_rule("share", "drift_share", condition=">", threshold=0.1)
+    firing = alerts.evaluate({"drift_share": 0.5}, {"model": "clf", "version": 1})
+    manual = alerts.fire("by-hand", "checked by hand", labels={"model": "clf"})
+    path = stores.config.home / "stats.parquet"
+    pd.DataFrame(
+        {"driver_id": [1, 2], "event_timestamp": [datetime(2024, 1, 1)] * 2, "trips": [3, 4]}
+    ).to_parquet(path)
+    features = FeatureStore(
+        config=stores.config, definitions=SqlDefinitionStore(stores.db), show_progress=False
+    )
+    features.apply(
+        Entity("driver", {"driver_id": "int64"}),
+        FeatureView("stats", ["driver"], [Feature("trips", "int64")], FileSource(str(path))),
+    )
+    features.materialize(None, datetime(2024, 2, 1))
+    features.close()
+    return {"alert_id": [a.id for a in firing] + [manual.id], "feature_view": ["stats"]}
 
 
 def store_config(home: Path) -> MLOpsConfig:

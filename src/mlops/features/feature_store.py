@@ -75,6 +75,8 @@ class FeatureStore:
         show_progress: Show Rich progress bars during materialization.
         feast_repo: With ``backend="feast"``: an existing Feast repository folder; default, one
             generated under ``<MLOPS_HOME>/feast`` for the given stores.
+        definitions: The definition store to use (default: the one on the configuration's
+            metadata database); the tracking server passes the one on its open database.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class FeatureStore:
         tracking_uri: str | None = None,
         show_progress: bool = True,
         feast_repo: str | None = None,
+        definitions: DefinitionStore | None = None,
     ):
         if backend not in ("mlops", "feast"):
             raise ConfigError(
@@ -99,7 +102,7 @@ class FeatureStore:
         self.offline_root = (offline_store or str(home / "features")).rstrip("/")
         self.online_uri = online_store or f"sqlite:///{(home / 'online.db').resolve()}"
         self.show_progress = show_progress
-        self._definitions: DefinitionStore | None = None
+        self._definitions: DefinitionStore | None = definitions
         self._online: OnlineStore | None = None
         self._frames: dict[str, pd.DataFrame | pa.Table] = {}
         self._functions: dict[str, Any] = {}

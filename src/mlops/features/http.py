@@ -1,9 +1,8 @@
 """Online lookups over HTTP: a FastAPI router over a ``FeatureStore``.
 
-It is a router of its own, not yet mounted by ``mlops server`` (the server is changing
-elsewhere): ``app.include_router(features_router(store))`` mounts it there, and
-``mlops features serve`` runs it alone. Endpoints are plain ``def``: the store is synchronous,
-and FastAPI runs such endpoints in its thread pool.
+``mlops features serve`` runs it alone; the tracking server mounts it too, over a store it
+opens on first use and with its permission rules (``guard``). Endpoints are plain ``def``: the
+store is synchronous, and FastAPI runs such endpoints in its thread pool.
 
     POST /api/v1/features/online  {"feature_view": "stats", "entities": [1, 2]}
          -> {"columns": {...}, "event_timestamps": {...}, "fresh": {...}}
@@ -12,16 +11,21 @@ and FastAPI runs such endpoints in its thread pool.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from mlops.errors import MLOpsError
 from mlops.features.entities import FeatureView
 from mlops.features.feature_store import FeatureStore
+
+MAX_ENTITIES = 10_000
+"""Entities one lookup may name: a bound on one request's work (each key is also a bound
+parameter of the online store's query, and SQLite builds cap how many a query may take)."""
 
 
 class OnlineRequest(BaseModel):
@@ -34,21 +38,46 @@ class OnlineRequest(BaseModel):
     features: list[str] | None = None
     full_feature_names: bool = False
 
+    @field_validator("entities")
+    @classmethod
+    def _bounded(cls, value: list[Any] | dict[str, list[Any]]) -> Any:
+        columns = value.values() if isinstance(value, dict) else [value]
+        if any(len(column) > MAX_ENTITIES for column in columns):
+            raise ValueError(f"at most {MAX_ENTITIES:,} entities per lookup; split the request")
+        return value
+
 
 def _stamp(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def features_router(store: FeatureStore) -> APIRouter:
-    """The routes, bound to one store."""
+Endpoint = Callable[..., Any]
+Guard = Callable[[str], Callable[[Endpoint], Endpoint]]
+"""``guard(action)(endpoint)``: the endpoint with what may call it (the server's ``allow``)."""
+
+
+def _unguarded(_action: str) -> Callable[[Endpoint], Endpoint]:
+    return lambda endpoint: endpoint
+
+
+def features_router(
+    store: FeatureStore | Callable[[], FeatureStore], guard: Guard = _unguarded
+) -> APIRouter:
+    """The routes, bound to one store (or a function giving it, called per request).
+
+    ``guard(action)`` decorates each endpoint: the tracking server passes its permission rule
+    (``features.online``, ``features.views``).
+    """
     router = APIRouter(prefix="/api/v1/features", tags=["features"])
 
-    @router.post("/online")
+    def current() -> FeatureStore:
+        return store if isinstance(store, FeatureStore) else store()
+
     def online(body: OnlineRequest) -> dict[str, Any]:
         entities = body.entities
         if isinstance(entities, list):
             entities = [tuple(e) if isinstance(e, list) else e for e in entities]
-        result = store.get_online_features(
+        result = current().get_online_features(
             entities,
             feature_view=body.feature_view,
             features=body.features,
@@ -63,9 +92,8 @@ def features_router(store: FeatureStore) -> APIRouter:
             "fresh": result.fresh,
         }
 
-    @router.get("/views")
     def views() -> list[dict[str, Any]]:
-        found = store.list_definitions("feature_view")
+        found = current().list_definitions("feature_view")
         return [
             {
                 "name": v.name,
@@ -78,6 +106,8 @@ def features_router(store: FeatureStore) -> APIRouter:
             if isinstance(v, FeatureView)
         ]
 
+    router.add_api_route("/online", guard("features.online")(online), methods=["POST"])
+    router.add_api_route("/views", guard("features.views")(views), methods=["GET"])
     return router
 
 

@@ -133,6 +133,8 @@ class AlertManager:
         backoff: Seconds before the first retry; doubled each time, up to ``max_backoff``.
         lease: Seconds a claimed delivery is reserved for this process while it sends, so
             several processes can deliver from one store without sending anything twice.
+        store: The monitoring store to keep alerts in (default: the config's); the tracking
+            server passes the store it already has open on its database.
     """
 
     def __init__(
@@ -144,6 +146,7 @@ class AlertManager:
         backoff: float = 1.0,
         max_backoff: float = 300.0,
         lease: float = 60.0,
+        store: MonitoringStore | None = None,
     ):
         from mlops.config import load_config
         from mlops.monitoring.store import monitoring_store
@@ -164,7 +167,7 @@ class AlertManager:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.lease = lease
-        self.store: MonitoringStore = monitoring_store(self.config)
+        self.store: MonitoringStore = store or monitoring_store(self.config)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()

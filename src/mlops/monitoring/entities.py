@@ -26,6 +26,19 @@ class WindowResult:
 
 
 @dataclass(frozen=True)
+class StoredDetector:
+    """A saved drift detector (its summary of the reference), without the summary itself."""
+
+    name: str
+    model_name: str | None
+    model_version: int | None
+    sha256: str
+    size: int
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
 class Alert:
     """One alert episode: from its first firing until it resolves."""
 

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import InvalidStateError, MonitoringError
-from mlops.monitoring.entities import Alert, Delivery, PredictionRow, Silence, WindowResult
+from mlops.monitoring.entities import (
+    Alert,
+    Delivery,
+    PredictionRow,
+    Silence,
+    StoredDetector,
+    WindowResult,
+)
 
 if TYPE_CHECKING:
     from mlops.config import MLOpsConfig
@@ -44,6 +51,10 @@ class MonitoringStore(abc.ABC):
     ) -> tuple[str, bytes]:
         """(name, blob) of the detector named, or the newest one attached to the version."""
 
+    @abc.abstractmethod
+    def list_detectors(self, model: str | None = None) -> list[StoredDetector]:
+        """Saved detectors (optionally of one model), by model, version and name."""
+
     # open windows
     @abc.abstractmethod
     def create_chunks(self, monitor: str, chunks: Sequence[tuple[int, float, int, bytes]]) -> None:
@@ -67,8 +78,10 @@ class MonitoringStore(abc.ABC):
         model: str | None = None,
         version: int | None = None,
         limit: int = 1000,
+        offset: int = 0,
     ) -> list[WindowResult]:
-        """Results, oldest window first (the newest ``limit``)."""
+        """Results, oldest window first (the newest ``limit`` after skipping the newest
+        ``offset``, so a reader can page backwards from the newest window)."""
 
     # predictions
     @abc.abstractmethod

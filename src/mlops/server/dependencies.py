@@ -12,11 +12,17 @@ from mlops.auth.access import AccessControl
 from mlops.config import MLOpsConfig
 from mlops.errors import ConfigError
 from mlops.experiments.store import TrackingStore
+from mlops.features.feature_store import FeatureStore
+from mlops.features.store import DefinitionStore
 from mlops.models.store import RegistryStore
+from mlops.monitoring.alerts import AlertManager
+from mlops.monitoring.store import MonitoringStore
 from mlops.server.idempotency import HEADER, IdempotencyLog, Once
 from mlops.server.scopes import ScopeResolver
 from mlops.store.open import Stores, open_stores
 from mlops.store.sql.auth import SqlAuditStore, SqlAuthStore
+from mlops.store.sql.features import SqlDefinitionStore
+from mlops.store.sql.monitoring import SqlMonitoringStore
 
 
 class ServerState:
@@ -37,6 +43,10 @@ class ServerState:
         self._idempotency: IdempotencyLog | None = None
         self._access: AccessControl | None = None
         self._scopes: ScopeResolver | None = None
+        self._monitoring: MonitoringStore | None = None
+        self._alerts: AlertManager | None = None
+        self._definitions: DefinitionStore | None = None
+        self._features: FeatureStore | None = None
         self._lock = threading.Lock()
 
     @property
@@ -52,7 +62,12 @@ class ServerState:
                     self._access = AccessControl(
                         auth, SqlAuditStore(stores.db), stores.tracking, stores.registry
                     )
-                    self._scopes = ScopeResolver(auth, stores.tracking, stores.registry)
+                    self._monitoring = SqlMonitoringStore(stores.db, stores.registry)
+                    self._scopes = ScopeResolver(
+                        auth, stores.tracking, stores.registry, self._monitoring
+                    )
+                    self._alerts = None
+                    self._definitions = SqlDefinitionStore(stores.db)
                     self._stores = stores
         return self._stores
 
@@ -76,8 +91,54 @@ class ServerState:
         assert self._scopes is not None
         return self._scopes
 
+    @property
+    def monitoring(self) -> MonitoringStore:
+        """Window results, detectors and alerts of the served database."""
+        self.stores  # noqa: B018 - opens the stores, which creates it
+        assert self._monitoring is not None
+        return self._monitoring
+
+    @property
+    def alerts(self) -> AlertManager:
+        """Alert actions (ack, resolve, silence) with the domain's rules, on the served store.
+
+        It only records: notifications go out from whichever process runs ``deliver()`` with
+        the channels configured (``monitoring.alert_channels``).
+        """
+        if self._alerts is None:
+            store = self.monitoring
+            with self._lock:
+                if self._alerts is None:
+                    self._alerts = AlertManager(config=self.config, store=store)
+        return self._alerts
+
+    @property
+    def definitions(self) -> DefinitionStore:
+        """Feature definitions (entities, views, services) of the served database."""
+        self.stores  # noqa: B018 - opens the stores, which creates it
+        assert self._definitions is not None
+        return self._definitions
+
+    @property
+    def feature_store(self) -> FeatureStore:
+        """The feature store online lookups read: the served database's definitions and the
+        configuration's default online store (``<home>/online.db``), the one a
+        ``FeatureStore(config=...)`` with the same home materializes into. Its connection is
+        opened on the first lookup."""
+        if self._features is None:
+            definitions = self.definitions
+            with self._lock:
+                if self._features is None:
+                    self._features = FeatureStore(
+                        config=self.config, definitions=definitions, show_progress=False
+                    )
+        return self._features
+
     def close(self) -> None:
         with self._lock:
+            if self._features is not None:
+                self._features.close()
+                self._features = None
             if self._stores is not None:
                 self._stores.close()
                 self._stores = None

@@ -8,8 +8,10 @@ whichever worker answers shows the totals of the whole server.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -20,8 +22,14 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mlops.errors import MLOpsError
+
+log = logging.getLogger(__name__)
 
 
 class RequestMetrics:
@@ -67,12 +75,35 @@ class RequestMetrics:
             self.latency.labels(method, name).observe(time.perf_counter() - start)
 
 
-def metrics_response(registry: CollectorRegistry) -> Response:
-    """The registry in Prometheus' text format; with worker processes, summed over them all."""
+class StoreCollector(Collector):
+    """Metrics read from the database at each scrape, by a collector built on demand.
+
+    The server opens its stores on first use (so it starts while the database is down); this
+    builds the real collector only when scraped, and a database that cannot be read leaves
+    those metrics out of that scrape instead of failing the request metrics with them.
+    """
+
+    def __init__(self, build: Callable[[], Collector]):
+        self.build = build
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            yield from self.build().collect()
+        except MLOpsError as exc:
+            log.warning("metrics from the store left out of this scrape: %s", exc)
+
+
+def metrics_response(registry: CollectorRegistry, collectors: Sequence[Collector] = ()) -> Response:
+    """The registry and ``collectors`` in Prometheus' text format; with worker processes, the
+    request metrics summed over them all (``collectors`` read shared state: added once)."""
     shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    scrape = CollectorRegistry()
     if shared:
         # prometheus_client's documented recipe: a fresh registry per scrape, read from the
         # files every worker (this one included) writes its samples to.
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        multiprocess.MultiProcessCollector(scrape, path=shared)  # type: ignore[no-untyped-call]
+    else:
+        scrape.register(registry)
+    for collector in collectors:
+        scrape.register(collector)
+    return Response(generate_latest(scrape), media_type=CONTENT_TYPE_LATEST)

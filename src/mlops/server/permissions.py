@@ -40,7 +40,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READS_THAT_POST = frozenset(
-    {"runs.search", "runs.get_many", "runs.keys", "runs.counts", "runs.count", "metrics.histories"}
+    {
+        "runs.search",
+        "runs.get_many",
+        "runs.keys",
+        "runs.counts",
+        "runs.count",
+        "metrics.histories",
+        "features.online",
+    }
 )
 """POST routes that only read (a body is their query): not audited."""
 RULE_ATTRIBUTE = "__mlops_rule__"

@@ -7,14 +7,17 @@ from collections.abc import Sequence
 
 from mlops.auth.entities import Scope
 from mlops.auth.store import AuthStore
+from mlops.errors import NotFoundError
 from mlops.experiments.store import TrackingStore
 from mlops.models.store import RegistryStore
+from mlops.monitoring.store import MonitoringStore
 
 Target = tuple[str, str]
 """What a request touches: ``("experiment", id)``, ``("run", id)``, ``("model", name)``,
-``("request", id)``, ``("artifact", path)``, ``("artifact_uri", uri)``, ``("run_prefix", p)``,
-``("experiment_name", name)``; any other kind (``("new_experiment", name)``, an admin's
-``("user", name)``) is checked against the global role."""
+``("request", id)``, ``("alert", id)`` (on its model), ``("artifact", path)``,
+``("artifact_uri", uri)``, ``("run_prefix", p)``, ``("experiment_name", name)``; any other
+kind (``("new_experiment", name)``, an admin's ``("user", name)``) is checked against the
+global role."""
 
 
 class ScopeResolver:
@@ -26,10 +29,17 @@ class ScopeResolver:
 
     MAX_CACHED = 100_000
 
-    def __init__(self, store: AuthStore, tracking: TrackingStore, registry: RegistryStore):
+    def __init__(
+        self,
+        store: AuthStore,
+        tracking: TrackingStore,
+        registry: RegistryStore,
+        monitoring: MonitoringStore | None = None,
+    ):
         self.store = store
         self.tracking = tracking
         self.registry = registry
+        self.monitoring = monitoring
         self._run_experiment: dict[str, str] = {}
         self._request_model: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -51,6 +61,8 @@ class ScopeResolver:
                 scopes[(Scope.MODEL, ident)] = None
             elif kind == "request":
                 scopes[(Scope.MODEL, self._model_of(ident))] = None
+            elif kind == "alert":
+                scopes[self._alert_scope(ident)] = None
             elif kind == "artifact":
                 scopes[artifact_scope(ident)] = None
             else:
@@ -80,6 +92,17 @@ class ScopeResolver:
                 self._run_experiment.update(found)
             known.update(found)
         return known
+
+    def _alert_scope(self, alert_id: str) -> tuple[Scope, str]:
+        """An alert is on its model; an unknown alert, or one of no registered model, is
+        checked globally (only a global role may learn what exists beyond its grants)."""
+        if self.monitoring is None or not alert_id.isdigit():
+            return Scope.GLOBAL, ""
+        try:
+            model = self.monitoring.get_alert(int(alert_id)).model_name
+        except NotFoundError:
+            return Scope.GLOBAL, ""
+        return (Scope.MODEL, model) if model else (Scope.GLOBAL, "")
 
     def _model_of(self, request_id: str) -> str:
         with self._lock:

@@ -14,7 +14,14 @@ from mlops.errors import ModelNotFoundError, NotFoundError
 from mlops.experiments.entities import now_ms
 from mlops.models.entities import ModelVersion
 from mlops.models.store import RegistryStore
-from mlops.monitoring.entities import Alert, Delivery, PredictionRow, Silence, WindowResult
+from mlops.monitoring.entities import (
+    Alert,
+    Delivery,
+    PredictionRow,
+    Silence,
+    StoredDetector,
+    WindowResult,
+)
 from mlops.monitoring.store import MonitoringStore
 from mlops.store.sql import tables as t
 from mlops.store.sql.database import Database
@@ -88,6 +95,35 @@ class SqlMonitoringStore(MonitoringStore):
         if hashlib.sha256(blob).hexdigest() != row.sha256:
             raise NotFoundError(f"stored detector {row.name!r} is corrupted (sha256 mismatch)")
         return str(row.name), blob
+
+    def list_detectors(self, model: str | None = None) -> list[StoredDetector]:
+        d = t.monitoring_detectors
+        query = sa.select(
+            d.c.name,
+            d.c.model_name,
+            d.c.model_version,
+            d.c.sha256,
+            sa.func.length(d.c.blob).label("size"),
+            d.c.created_at,
+            d.c.updated_at,
+        )
+        if model is not None:
+            query = query.where(d.c.model_name == model)
+        query = query.order_by(d.c.model_name, d.c.model_version, d.c.name)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            StoredDetector(
+                name=r.name,
+                model_name=r.model_name,
+                model_version=r.model_version,
+                sha256=r.sha256,
+                size=int(r.size),
+                created_at=int(r.created_at),
+                updated_at=int(r.updated_at),
+            )
+            for r in rows
+        ]
 
     # --- open windows --------------------------------------------------------------------------
 
@@ -167,6 +203,7 @@ class SqlMonitoringStore(MonitoringStore):
         model: str | None = None,
         version: int | None = None,
         limit: int = 1000,
+        offset: int = 0,
     ) -> list[WindowResult]:
         r = t.monitoring_results
         query = sa.select(r)
@@ -178,7 +215,8 @@ class SqlMonitoringStore(MonitoringStore):
             query = query.where(r.c.model_name == model)
         if version is not None:
             query = query.where(r.c.model_version == version)
-        query = query.order_by(r.c.window_start.desc(), r.c.id.desc()).limit(limit)
+        query = query.order_by(r.c.window_start.desc(), r.c.id.desc())
+        query = query.offset(offset).limit(limit)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         return [

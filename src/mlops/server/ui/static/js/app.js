@@ -4,7 +4,9 @@ import * as api from "./api.js";
 import { clear, errorBox, h, show } from "./dom.js";
 import { comparePage } from "./pages/compare.js";
 import { experimentsPage } from "./pages/experiments.js";
+import { definitionPage, featuresPage } from "./pages/features.js";
 import { modelPage, modelsPage } from "./pages/models.js";
+import { monitoredVersionPage, monitoringPage } from "./pages/monitoring.js";
 import { runPage } from "./pages/run.js";
 import { runsPage } from "./pages/runs.js";
 
@@ -17,6 +19,10 @@ const ROUTES = [
   [/^\/compare$/, () => comparePage, "experiments"],
   [/^\/models$/, () => modelsPage, "models"],
   [/^\/models\/([^/]+)$/, (m) => (ctx) => modelPage(ctx, decodeURIComponent(m[1])), "models"],
+  [/^\/monitoring$/, () => monitoringPage, "monitoring"],
+  [/^\/monitoring\/([^/]+)\/([^/]+)$/, (m) => (ctx) => monitoredVersionPage(ctx, decodeURIComponent(m[1]), m[2]), "monitoring"],
+  [/^\/features$/, () => featuresPage, "features"],
+  [/^\/features\/([a-z_]+)\/([^/]+)$/, (m) => (ctx) => definitionPage(ctx, m[1], decodeURIComponent(m[2])), "features"],
 ];
 
 let me = null;
