@@ -1,0 +1,81 @@
+"""``mlops deploy`` and ``mlops deployments``: dry runs, the no-cluster error, the records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mlops.cli import app
+from mlops.config import MLOpsConfig
+from mlops.errors import DeploymentError
+from mlops.models.deployment import DeploymentNotFoundError, deployment_store
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_deploy_dry_runs(serving_config: MLOpsConfig, iris_model: Any) -> None:
+    uri = serving_config.resolved_tracking_uri
+    text = invoke(
+        "deploy", "models:/iris/1", "--target", "kubernetes", "--dry-run", "--replicas", "3",
+        "--resources", "cpu=250m,memory=512Mi", "--min-replicas", "2", "--max-replicas", "6",
+        "--tracking-uri", uri,
+    )  # fmt: skip
+    manifests = list(yaml.safe_load_all(text))
+    assert [m["kind"] for m in manifests] == [
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+    ]
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, "1.30.0", strict=True)
+    assert manifests[3]["spec"]["maxReplicas"] == 6
+
+    args = ["deploy", "models:/iris/1", "--dry-run", "--steps", "10,50,100", "--hold", "5"]
+    plan = json.loads(invoke(*args, "--tracking-uri", uri))
+    assert plan["strategy"] == "canary"
+    assert plan["steps"] == [10.0, 50.0, 100.0]
+    assert plan["hold_seconds"] == 5.0
+
+
+def test_deploy_to_kubernetes_without_a_cluster_then_list_and_status(
+    serving_config: MLOpsConfig, iris_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    uri = serving_config.resolved_tracking_uri
+    result = runner.invoke(
+        app, ["deploy", "models:/iris/1", "--target", "kubernetes", "--tracking-uri", uri]
+    )
+    assert isinstance(result.exception, DeploymentError)
+    assert "no Kubernetes cluster is configured" in str(result.exception)
+
+    (record,) = deployment_store(serving_config).list_deployments()
+    listing = invoke("deployments", "list", "--tracking-uri", uri)
+    assert "Deployments" in listing
+    assert record.id[:6] in listing
+    record_id = record.id[:8]
+    status = json.loads(invoke("deployments", "status", record_id, "--json", "--tracking-uri", uri))
+    assert status["model_name"] == "iris"
+    assert status["status"] == "failed"
+    assert [e["kind"] for e in status["events"]] == ["failed"]
+
+    missing = runner.invoke(app, ["deployments", "rollback", "ffffffff", "--tracking-uri", uri])
+    assert isinstance(missing.exception, DeploymentNotFoundError)
+    bad = runner.invoke(
+        app, ["deploy", "models:/iris/1", "--target", "mars", "--tracking-uri", uri]
+    )
+    assert "target 'mars'" in str(bad.exception)
