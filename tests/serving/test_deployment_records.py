@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mlops.config import MLOpsConfig
@@ -23,6 +25,7 @@ def test_deployments_and_events_are_recorded_and_listed(serving_config: MLOpsCon
     )
     assert first.status == "running"
     assert first.finished_at is None
+    time.sleep(0.005)  # listings are newest first by creation millisecond
     second = store.create_deployment(
         name="churn",
         target="local",

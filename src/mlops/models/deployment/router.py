@@ -265,6 +265,7 @@ class TrafficRouter:
                 }
             },
             status_code=503,
+            headers={"x-served-by": backend.name},
         )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -152,10 +152,11 @@ def _roll_back(
 ) -> None:
     """All traffic to stable, then stop the new replicas; record how many requests reached it."""
     router = deployment._router()
-    reached = router.served.get(NEW, 0) + router.failed.get(NEW, 0)
     if NEW in deployment.servers:
         router.set_weights({"stable": 1.0, NEW: 0.0})  # first: no new request reaches it
-        deployment.remove_backend(NEW)
+        deployment.remove_backend(NEW)  # answers its requests in flight, then stops
+    # Counted after the stop, so requests that were in flight at the verdict are included.
+    reached = router.served.get(NEW, 0) + router.failed.get(NEW, 0)
     recorder.event(
         "rolled_back",
         traffic=0.0,
