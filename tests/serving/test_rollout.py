@@ -238,3 +238,32 @@ def test_healthy_canary_is_promoted_then_rolled_back_by_hand(
     assert "drift detected" in (rollout.message or "")
     with pytest.raises(InvalidStateError, match="deploy"):
         LocalDeployment("models:/iris/1", 1, config=serving_config).rollback()
+
+
+@pytest.mark.slow
+def test_shadow_is_compared_and_never_answers(
+    iris: tuple[pd.DataFrame, Any], iris_deployment: LocalDeployment
+) -> None:
+    deployment = iris_deployment
+    # Rows the two versions disagree on (a depth-1 tree cannot tell versicolor from virginica).
+    rows = iris[0].iloc[[0, 60, 120]].to_dict(orient="records")
+    deployment.strategy = RolloutStrategy(
+        name="shadow", steps=(100,), hold_seconds=0.3, min_requests=20,
+        gates=Gates(max_p99_ms=10_000, min_agreement=0.9),
+    )  # fmt: skip
+    answers: Counter[tuple[str, int]] = Counter()
+    rollout = deployment.deploy("models:/iris/2")
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        while not rollout.done():
+            response = client.post("/predict", json=rows)
+            answers[(response.headers["x-served-by"], response.json()["model_version"])] += 1
+    rollout.wait(60)
+    assert set(answers) == {("stable", 1)}  # the shadow's answers never reached the client
+    assert rollout.status == "rolled_back"
+    gate = next(e for e in rollout.steps if e.kind == "gate")
+    assert gate.detail["requests"] >= 20
+    assert gate.detail["agreement"] == 0.0
+    assert "agreement 0.0% < 90.0%" in (gate.message or "")
+    assert set(deployment.servers) == {"stable"}
+    assert deployment.router is not None
+    assert deployment.router.shadow is None

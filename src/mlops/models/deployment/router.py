@@ -79,6 +79,10 @@ class Window:
     errors: int = 0
     rejected: int = 0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=50_000))
+    compared: int = 0
+    """A shadow's answers compared with the live answer (both 200)."""
+    agreed: int = 0
+    """Of those, the ones with the same predictions."""
 
     def p99_ms(self) -> float | None:
         """The 99th percentile of answer latency in milliseconds (None before any answer)."""
@@ -88,7 +92,14 @@ class Window:
         return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
 
     def snapshot(self) -> Window:
-        return Window(self.requests, self.errors, self.rejected, deque(self.latencies))
+        return Window(
+            self.requests,
+            self.errors,
+            self.rejected,
+            deque(self.latencies),
+            self.compared,
+            self.agreed,
+        )
 
 
 class TrafficRouter:
@@ -120,6 +131,9 @@ class TrafficRouter:
         """Requests per backend answered with a 5xx or not at all."""
         self.windows: dict[str, Window] = {}
         """Per backend, since ``reset_window``: counts by outcome and latencies."""
+        self.shadow: Backend | None = None
+        """Gets a copy of every request after it was answered; compared, never returned."""
+        self._mirrors: set[asyncio.Task[None]] = set()
 
     def window(self, name: str) -> Window:
         """A copy of ``name``'s current window (empty if it had no request yet)."""
@@ -252,6 +266,13 @@ class TrafficRouter:
             window.latencies.append(time.perf_counter() - started)
             out_headers = {k: v for k, v in headers if k not in _HOP_BY_HOP}
             out_headers["x-served-by"] = backend.name
+            shadow = self.shadow
+            if shadow is not None and shadow.urls:
+                task = asyncio.create_task(
+                    self._mirror(shadow, request.method, target, head, body, status, content)
+                )
+                self._mirrors.add(task)  # held until done: the loop keeps only weak references
+                task.add_done_callback(self._mirrors.discard)
             return Response(content, status, headers=out_headers)
         self.failed[backend.name] = self.failed.get(backend.name, 0) + 1
         window = self.windows.setdefault(backend.name, Window())
@@ -268,6 +289,40 @@ class TrafficRouter:
             headers={"x-served-by": backend.name},
         )
 
+    async def _mirror(
+        self,
+        shadow: Backend,
+        method: str,
+        target: str,
+        head: str,
+        body: bytes,
+        live_status: int,
+        live_content: bytes,
+    ) -> None:
+        """Send a copy to the shadow and compare its answer with the one the client got."""
+        window = self.windows.setdefault(shadow.name, Window())
+        url = shadow.replicas()[0]
+        pool = self._pools.get(url)
+        if pool is None:
+            pool = self._pools[url] = _Pool(url)
+        started = time.perf_counter()
+        try:
+            status, _, content = await asyncio.wait_for(
+                pool.request(method, target, head, body), self.timeout
+            )
+        except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
+            window.requests += 1
+            window.errors += 1
+            return
+        window.requests += 1
+        window.latencies.append(time.perf_counter() - started)
+        window.errors += status >= 500
+        # Rejected only where the live version answered: the client's bad input is not its fault.
+        window.rejected += 400 <= status < 500 and live_status < 400
+        if status == 200 and live_status == 200:
+            window.compared += 1
+            window.agreed += _predictions(content) == _predictions(live_content)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -278,6 +333,13 @@ class TrafficRouter:
                     pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _predictions(content: bytes) -> Any:
+    try:
+        return json.loads(content).get("predictions")
+    except (ValueError, AttributeError):
+        return None
 
 
 class _Pool:

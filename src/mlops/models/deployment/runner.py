@@ -71,6 +71,14 @@ def _run(
                 reason = f"gate failed at {percent:g} %: " + "; ".join(verdict.reasons)
                 _roll_back(deployment, recorder, reason)
                 return
+        if strategy.name == "shadow":
+            # Compared, never answered: passing means "fit for a canary", not promotion.
+            deployment._router().shadow = None
+            deployment.remove_backend(NEW)
+            recorder.finish(
+                "succeeded", f"{uri} passed as a shadow; roll it out with a canary to serve it"
+            )
+            return
         deployment.promote_backend(NEW, uri)
         recorder.event(
             "promoted",
@@ -97,8 +105,13 @@ def _step(
     router = deployment._router()
     router.reset_window(NEW)
     router.reset_window("stable")
-    deployment.set_weights({"stable": 100.0 - percent, NEW: percent})
-    recorder.event("step", traffic=percent)
+    shadow = strategy.name == "shadow"
+    if shadow:
+        router.shadow = next(b for b in router.backends if b.name == NEW)
+        recorder.event("step", traffic=0.0, detail={"mirrored_percent": percent})
+    else:
+        deployment.set_weights({"stable": 100.0 - percent, NEW: percent})
+        recorder.event("step", traffic=percent)
     # Judged early on error rate and latency (no drift): a bad version is stopped after
     # min_requests, not after the whole hold.
     early = Gates(strategy.gates.max_error_rate, strategy.gates.max_p99_ms, None)
@@ -109,7 +122,8 @@ def _step(
         new = router.window(NEW)
         elapsed = time.monotonic() - started
         if new.requests >= max(strategy.min_requests, 1):
-            verdict = early.judge(version.name, version.version, new, router.window("stable"))
+            baseline = None if shadow else router.window("stable")
+            verdict = early.judge(version.name, version.version, new, baseline)
             if not verdict.passed or elapsed >= strategy.hold_seconds:
                 break
         if elapsed >= strategy.step_timeout:
@@ -130,9 +144,8 @@ def _step(
             return verdict
         time.sleep(_POLL)
     if verdict.passed:
-        verdict = strategy.gates.judge(
-            version.name, version.version, router.window(NEW), router.window("stable")
-        )
+        baseline = None if shadow else router.window("stable")
+        verdict = strategy.gates.judge(version.name, version.version, router.window(NEW), baseline)
     _record_verdict(recorder, percent, verdict)
     return verdict
 
@@ -152,6 +165,8 @@ def _roll_back(
 ) -> None:
     """All traffic to stable, then stop the new replicas; record how many requests reached it."""
     router = deployment._router()
+    if router.shadow is not None and router.shadow.name == NEW:
+        router.shadow = None
     if NEW in deployment.servers:
         router.set_weights({"stable": 1.0, NEW: 0.0})  # first: no new request reaches it
         deployment.remove_backend(NEW)  # answers its requests in flight, then stops

@@ -33,7 +33,7 @@ DriftGate = Callable[[str, int | None], "bool | str | None"]
 """Called with the new version's model name and number at each step's end. ``True``/``None``
 passes; ``False`` or a message fails (e.g. a monitoring drift detector's verdict)."""
 
-STRATEGIES = ("canary", "blue_green", "rolling")
+STRATEGIES = ("canary", "blue_green", "rolling", "shadow")
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,14 @@ class Gates:
             answers 422; comparing with stable discounts clients' own bad requests).
         max_p99_ms: Highest p99 latency, through the router, in milliseconds (None: no limit).
         drift: Optional drift gate (see ``DriftGate``), e.g. from monitoring.
+        min_agreement: Shadow only: least share of mirrored requests whose predictions equal
+            the live answer's (None: not checked).
     """
 
     max_error_rate: float = 0.05
     max_p99_ms: float | None = 1000.0
     drift: DriftGate | None = None
+    min_agreement: float | None = None
 
     def judge(
         self, model_name: str, version: int | None, new: Window, stable: Window | None
@@ -68,6 +71,10 @@ class Gates:
             )
         if self.max_p99_ms is not None and p99 is not None and p99 > self.max_p99_ms:
             reasons.append(f"p99 latency {p99:.1f} ms > {self.max_p99_ms} ms")
+        agreement = new.agreed / new.compared if new.compared else None
+        minimum = self.min_agreement
+        if minimum is not None and agreement is not None and agreement < minimum:
+            reasons.append(f"agreement {agreement:.1%} < {self.min_agreement:.1%}")
         drift: str | None = None
         if self.drift is not None:
             answer = self.drift(model_name, version)
@@ -83,6 +90,7 @@ class Gates:
             stable_error_rate=stable_rate,
             p99_ms=p99,
             reasons=reasons,
+            agreement=agreement,
         )
 
 
@@ -98,6 +106,7 @@ class GateVerdict:
     stable_error_rate: float
     p99_ms: float | None
     reasons: list[str] = field(default_factory=list)
+    agreement: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +168,7 @@ class RolloutStrategy:
                 "max_error_rate": gates.max_error_rate,
                 "max_p99_ms": gates.max_p99_ms,
                 "drift": drift,
+                "min_agreement": gates.min_agreement,
             },
             "replicas": self.replicas,
         }
@@ -180,8 +190,8 @@ def make_strategy(
     if name not in STRATEGIES:
         raise InvalidInputError(f"strategy {name!r} is not one of {list(STRATEGIES)}")
     if steps is None:
-        if name == "blue_green":
-            steps = (100.0,)
+        if name in ("blue_green", "shadow"):
+            steps = (100.0,)  # shadow: every request mirrored, none answered by it
         elif name == "rolling":
             steps = tuple(round(100 * i / replicas, 2) for i in range(1, replicas + 1))
         else:
@@ -204,6 +214,9 @@ def strategy_from(settings: dict[str, Any], replicas: int) -> RolloutStrategy:
         built = Gates(
             max_error_rate=float(gates.get("max_error_rate", 0.05)),
             max_p99_ms=None if gates.get("max_p99_ms") is None else float(gates["max_p99_ms"]),
+            min_agreement=None
+            if gates.get("min_agreement") is None
+            else float(gates["min_agreement"]),
         )
         strategy = make_strategy(name, replicas=replicas, gates=built, **settings)
         return replace(strategy, replicas=new_replicas)
