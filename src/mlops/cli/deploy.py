@@ -192,7 +192,8 @@ def list_deployments(
     """Deployments, newest first."""
     page = deployment_store(config_from(tracking_uri)).list_deployments(model, limit=limit)
     table = Table(title="Deployments")
-    for column in ("id", "name", "model", "version", "was", "target", "strategy", "status",
+    table.add_column("id", no_wrap=True, min_width=12)  # what status/rollback take
+    for column in ("name", "model", "version", "was", "target", "strategy", "status",
                    "started", "url"):  # fmt: skip
         table.add_column(column)
     for d in page:
