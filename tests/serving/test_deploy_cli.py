@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
@@ -79,3 +81,48 @@ def test_deploy_to_kubernetes_without_a_cluster_then_list_and_status(
         app, ["deploy", "models:/iris/1", "--target", "mars", "--tracking-uri", uri]
     )
     assert "target 'mars'" in str(bad.exception)
+
+
+@pytest.mark.slow
+def test_deploy_rolls_out_on_a_running_deployment_then_rollback(
+    serving_config: MLOpsConfig, iris: Any, iris_model: Any, iris_tree: Any
+) -> None:
+    """`mlops deploy` from "another process" reaches the running deployment by its record."""
+    from mlops.models.deployment import LocalDeployment
+
+    uri = serving_config.resolved_tracking_uri
+    deployment = LocalDeployment("models:/iris/1", 1, config=serving_config)
+    deployment.deploy().wait()
+    stop = threading.Event()
+    rows = iris[0].iloc[[0, 60, 120]].to_dict(orient="records")
+
+    def load() -> None:
+        with httpx.Client(base_url=deployment.url, timeout=30) as client:
+            while not stop.is_set():
+                assert client.post("/predict", json=rows).status_code == 200
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        output = invoke(
+            "deploy", "models:/iris/2", "--steps", "50,100", "--hold", "0.2",
+            "--min-requests", "5", "--max-p99-ms", "10000", "--tracking-uri", uri,
+        )  # fmt: skip
+        assert f"Rolling models:/iris/2 out on iris at {deployment.url}" in output
+        assert "succeeded" in output
+        assert deployment.rollout is not None
+        rolled = deployment.rollout.deployment_id
+        assert rolled is not None
+        record = deployment_store(serving_config).get_deployment(rolled)
+        assert [e.kind for e in record.events if e.kind != "gate"] == [
+            "started", "step", "step", "promoted",
+        ]  # fmt: skip
+        assert record.config["steps"] == [50.0, 100.0]
+        output = invoke("deployments", "rollback", rolled[:8], "--tracking-uri", uri)
+        assert "Rolled back" in output
+        with httpx.Client(base_url=deployment.url, timeout=30) as client:
+            assert client.post("/predict", json=rows).json()["model_version"] == 1
+    finally:
+        stop.set()
+        loader.join()
+        deployment.stop()
