@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from mlops.config import MLOpsConfig
-from mlops.errors import DeploymentError, InvalidInputError
+from mlops.errors import DeploymentError, InvalidInputError, InvalidStateError
 from mlops.models import ModelRegistry
-from mlops.models.deployment import KubernetesDeployment, deployment_store
+from mlops.models.deployment import KubernetesDeployment, deployment_store, rollback_deployment
 
 K8S_VERSION = "1.30.0"  # a release kubernetes-validate ships schemas for
 
@@ -89,3 +89,20 @@ def test_deploy_without_a_cluster_says_so_and_is_recorded(
     (record,) = deployment_store(serving_config).list_deployments("iris")
     assert (record.target, record.status, record.model_version) == ("kubernetes", "failed", 1)
     assert "no Kubernetes cluster" in (record.message or "")
+
+
+def test_rollback_of_a_kubernetes_deployment_needs_a_previous_version(
+    k8s: KubernetesDeployment,
+    serving_config: MLOpsConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(DeploymentError):
+        k8s.deploy()
+    (record,) = deployment_store(serving_config).list_deployments("iris")
+    assert record.previous_version is None  # nothing succeeded on the cluster before it
+    with pytest.raises(InvalidStateError, match="nothing to roll back to"):
+        rollback_deployment(record.id, config=serving_config)

@@ -240,19 +240,30 @@ class KubernetesDeployment(ModelDeployment):
             from mlops.models.deployment.store import deployment_store
 
             store = deployment_store(self._config())
+        name = manifests[1]["metadata"]["name"]
+        previous = None
+        if store is not None:
+            # What this name last ran on the cluster (applied from here): a rollback's target.
+            for earlier in store.list_deployments(mv.name):
+                same = earlier.target == self.target and earlier.name == name
+                if same and earlier.status == "succeeded":
+                    previous = earlier.model_version
+                    break
         recorder = Recorder.start(
             store,
-            name=manifests[1]["metadata"]["name"],
+            name=name,
             target=self.target,
             strategy="rolling",
             version=mv,
-            previous_version=None,
+            previous_version=previous,
             settings={
                 "replicas": self.replicas,
                 "resources": self.resources,
                 "autoscaling": self.autoscaling,
                 "namespace": self.namespace,
                 "image": self.image,
+                "tracking_uri": self.tracking_uri,
+                "artifact_uri": self.artifact_uri,
             },
             user=self._config().user,
             url=None,

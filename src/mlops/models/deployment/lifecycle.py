@@ -111,12 +111,31 @@ def rollback_deployment(
             f"{type(deployment).__name__} has no rollback here; deploy the previous version"
         )
     record = deployment_store(config or load_config()).get_deployment(deployment)
-    if record.target != "local":
-        raise DeploymentError(
-            f"deployment {record.id} is on {record.target}: roll it back by deploying version "
-            f"{record.previous_version or '(previous)'} of {record.model_name} there"
-        )
+    if record.target == "kubernetes":
+        return _rollback_kubernetes(record, config)
     return control(record, "rollback", {"reason": reason}, timeout)
+
+
+def _rollback_kubernetes(record: DeploymentRecord, config: MLOpsConfig | None) -> dict[str, Any]:
+    """Apply the version the deployment replaced, with the same settings."""
+    if record.previous_version is None:
+        raise InvalidStateError(
+            f"deployment {record.id} replaced no version applied from here; nothing to roll back to"
+        )
+    settings = record.config
+    rollout = KubernetesDeployment(
+        f"models:/{record.model_name}/{record.previous_version}",
+        int(settings.get("replicas", 2)),
+        settings.get("resources"),
+        settings.get("autoscaling"),
+        name=record.name,
+        namespace=str(settings.get("namespace", "default")),
+        image=str(settings.get("image", "mlops-serve:latest")),
+        tracking_uri=settings.get("tracking_uri"),
+        artifact_uri=settings.get("artifact_uri"),
+        config=config,
+    ).deploy()
+    return {"deployment_id": rollout.deployment_id, "status": rollout.status}
 
 
 def find_running(name: str, config: MLOpsConfig | None = None) -> DeploymentRecord | None:
