@@ -75,15 +75,18 @@ def test_bad_resources_and_autoscaling_are_refused(
         )
 
 
-def test_deploy_without_a_cluster_says_so_and_is_recorded(
-    k8s: KubernetesDeployment,
-    serving_config: MLOpsConfig,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def no_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No kubeconfig anywhere and not in a pod."""
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+
+
+@pytest.mark.usefixtures("no_cluster")
+def test_deploy_without_a_cluster_says_so_and_is_recorded(
+    k8s: KubernetesDeployment, serving_config: MLOpsConfig
+) -> None:
     with pytest.raises(DeploymentError, match="no Kubernetes cluster is configured"):
         k8s.deploy()
     (record,) = deployment_store(serving_config).list_deployments("iris")
@@ -91,15 +94,10 @@ def test_deploy_without_a_cluster_says_so_and_is_recorded(
     assert "no Kubernetes cluster" in (record.message or "")
 
 
+@pytest.mark.usefixtures("no_cluster")
 def test_rollback_of_a_kubernetes_deployment_needs_a_previous_version(
-    k8s: KubernetesDeployment,
-    serving_config: MLOpsConfig,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    k8s: KubernetesDeployment, serving_config: MLOpsConfig
 ) -> None:
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(DeploymentError):
         k8s.deploy()
     (record,) = deployment_store(serving_config).list_deployments("iris")
