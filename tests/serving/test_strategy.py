@@ -1,13 +1,22 @@
-"""Rollout strategies and gates: settings checked, and verdicts on measured windows."""
+"""Rollout strategies and gates: settings checked, verdicts on measured windows; the handle."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import deque
 
 import pytest
 
-from mlops.errors import InvalidInputError
-from mlops.models.deployment import Gates, RolloutStrategy, Window, make_strategy
+from mlops.errors import DeploymentError, InvalidInputError
+from mlops.models.deployment import (
+    Gates,
+    Rollout,
+    RolloutStrategy,
+    RolloutTimeoutError,
+    Window,
+    make_strategy,
+)
 
 
 def test_strategies_by_name() -> None:
@@ -54,3 +63,21 @@ def test_gates_compare_with_stable_and_check_latency_and_drift() -> None:
     assert Gates(drift=lambda name, version: False).judge("m", 2, ok, None).reasons == [
         "drift gate failed"
     ]
+
+
+def test_rollout_handle_is_awaitable_and_waitable() -> None:
+    rollout = Rollout("d1")
+    threading.Timer(0.1, rollout.finish, ("succeeded", "done")).start()
+
+    async def main() -> Rollout:
+        return await rollout  # as the seed writes it: await deployment.deploy()
+
+    assert asyncio.run(main()) is rollout
+    assert rollout.status == "succeeded"
+    running = Rollout("d2")
+    with pytest.raises(RolloutTimeoutError, match="still running"):
+        running.wait(0.01)
+    running.fail(DeploymentError("replicas did not start"))
+    with pytest.raises(DeploymentError, match="replicas did not start"):
+        running.wait()
+    assert running.status == "failed"
