@@ -9,6 +9,7 @@ import typer
 from mlops.cli import (
     audit,
     db,
+    deploy,
     experiments,
     models,
     monitoring,
@@ -45,6 +46,8 @@ app.command("gc")(db.gc)
 app.command("quickstart")(quickstart.quickstart)
 app.command("server")(server.server)
 app.command("serve")(serve.serve)
+app.command("deploy")(deploy.deploy)
+app.add_typer(deploy.app, name="deployments")
 
 
 def main() -> None:

@@ -1,18 +1,46 @@
-"""Deployments: a model version behind an address, with traffic split across versions.
+"""Deployments: a model version behind an address, rolled out safely and recorded.
 
 ``ModelDeployment`` is the interface; ``LocalDeployment`` runs model server processes on this
-machine behind ``TrafficRouter``, a real HTTP router that splits by weight, sticky by key.
+machine behind ``TrafficRouter``, a real HTTP router that splits by weight, sticky by key, and
+rolls new versions out by a ``RolloutStrategy`` (canary steps gated on error rate, latency
+and an optional drift check; automatic rollback). ``KubernetesDeployment`` renders and applies
+manifests. Every deployment, step, verdict and rollback is recorded (``deployment_store``).
 """
 
 from mlops.models.deployment.base import DeploymentStatus, ModelDeployment
+from mlops.models.deployment.entities import DeploymentEvent, DeploymentRecord
+from mlops.models.deployment.kubernetes import KubernetesDeployment
+from mlops.models.deployment.lifecycle import deploy_model, rollback_deployment
 from mlops.models.deployment.local import LocalDeployment
-from mlops.models.deployment.router import ROUTING_KEY_HEADER, Backend, TrafficRouter
+from mlops.models.deployment.rollout import Rollout, RolloutTimeoutError
+from mlops.models.deployment.router import ROUTING_KEY_HEADER, Backend, TrafficRouter, Window
+from mlops.models.deployment.store import (
+    DeploymentNotFoundError,
+    DeploymentStore,
+    deployment_store,
+)
+from mlops.models.deployment.strategy import Gates, GateVerdict, RolloutStrategy, make_strategy
 
 __all__ = [
     "ROUTING_KEY_HEADER",
     "Backend",
+    "DeploymentEvent",
+    "DeploymentNotFoundError",
+    "DeploymentRecord",
     "DeploymentStatus",
+    "DeploymentStore",
+    "GateVerdict",
+    "Gates",
+    "KubernetesDeployment",
     "LocalDeployment",
     "ModelDeployment",
+    "Rollout",
+    "RolloutStrategy",
+    "RolloutTimeoutError",
     "TrafficRouter",
+    "Window",
+    "deploy_model",
+    "deployment_store",
+    "make_strategy",
+    "rollback_deployment",
 ]

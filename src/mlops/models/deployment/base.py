@@ -2,8 +2,8 @@
 
 A deployment puts a model version behind an address. ``deploy()`` returns a handle that can be
 awaited (``await deployment.deploy()``, as the seed writes it) or waited on (``.wait()``) in a
-plain script; a target whose rollout finishes before ``deploy`` returns hands back a
-``Completed`` one.
+plain script: a ``Rollout``, with its status and steps; a target whose rollout finishes before
+``deploy`` returns hands back a finished one.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops.handles import Completed
+from mlops.models.deployment.rollout import Rollout
 from mlops.models.entities import ModelVersion
 
 __all__ = ["DeploymentStatus", "ModelDeployment", "model_uri"]
@@ -31,8 +31,8 @@ class ModelDeployment(abc.ABC):
     """A model version served somewhere."""
 
     @abc.abstractmethod
-    def deploy(self) -> Completed[ModelDeployment]:
-        """Start serving; the handle's value is the deployment itself."""
+    def deploy(self) -> Rollout:
+        """Start serving; the handle says how the rollout went (``rollout.deployment``: self)."""
 
     @abc.abstractmethod
     def status(self) -> DeploymentStatus:

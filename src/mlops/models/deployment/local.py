@@ -4,20 +4,28 @@ Each backend (``stable`` at first; a ``canary`` added beside it) is a set of ``m
 child processes, one per replica. The router (``TrafficRouter`` on uvicorn, in a thread of this
 process) is the deployment's one address: it splits traffic by backend weight, sticky by the
 ``X-Routing-Key`` header, and resends a request whose replica died to another replica.
+
+The first ``deploy()`` starts the stable version. ``deploy(new_version)`` on a running
+deployment rolls the new version out with the deployment's strategy (``strategy.py``) in a
+background thread and returns the ``Rollout`` at once. Everything is recorded in the store.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from typing import Any
 
 import uvicorn
 
-from mlops.config import MLOpsConfig
+from mlops.config import MLOpsConfig, load_config
 from mlops.errors import InvalidInputError, InvalidStateError
-from mlops.handles import Completed
 from mlops.models.deployment.base import DeploymentStatus, ModelDeployment, model_uri
+from mlops.models.deployment.records import Recorder, resolve_version
+from mlops.models.deployment.rollout import Rollout
 from mlops.models.deployment.router import Backend, TrafficRouter
+from mlops.models.deployment.runner import run_rollout
+from mlops.models.deployment.strategy import RolloutStrategy, make_strategy, strategy_from
 from mlops.models.entities import ModelVersion
 from mlops.models.serving.options import ServingOptions
 from mlops.models.serving.server import ModelServing, serve_in_thread
@@ -31,53 +39,164 @@ class LocalDeployment(ModelDeployment):
     Args:
         model_version: A registered ``ModelVersion`` or a ``models:/`` reference.
         replicas: Server processes for it.
+        strategy: How later versions roll out: a ``RolloutStrategy`` or a name (``canary``,
+            ``blue_green``, ``rolling``) with default settings.
+        name: The deployment's name in the store (default: the model's name).
         host: Interface the router listens on.
         port: The router's port (0: a free one; see ``url`` after ``deploy``).
         options: Each replica's serving options.
-        config: Where the registry is (default: the environment's).
+        config: Where the registry and the deployment records are (default: the environment's).
+        record: Record deployments, steps and rollbacks in the store.
     """
+
+    target = "local"
 
     def __init__(
         self,
         model_version: ModelVersion | str,
         replicas: int = 2,
         *,
+        strategy: RolloutStrategy | str = "canary",
+        name: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         options: ServingOptions | None = None,
         config: MLOpsConfig | None = None,
+        record: bool = True,
     ) -> None:
         if replicas < 1:
             raise InvalidInputError(f"replicas must be at least 1, got {replicas}")
         self.model_uri = model_uri(model_version)
         self.replicas = replicas
+        self.strategy = (
+            make_strategy(strategy, replicas=replicas) if isinstance(strategy, str) else strategy
+        )
+        self.name = name
         self.host = host
         self.port = port
         self.options = options or ServingOptions()
         self.config = config
+        self.record = record
         self.servers: dict[str, list[ModelServing]] = {}
         self.router: TrafficRouter | None = None
+        self.rollout: Rollout | None = None
+        """The latest rollout (the first ``deploy`` included)."""
+        self.previous_uri: str | None = None
+        """What the stable backend served before the last promotion (a manual rollback's target)."""
+        self.abort = threading.Event()
+        self.abort_reason = ""
+        self._control_token = secrets.token_urlsafe(24)
         self._uvicorn: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: Any = None
+        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def deploy(self) -> Completed[ModelDeployment]:
-        """Start the replicas, then the router in front of them."""
-        if self.router is not None:
-            raise InvalidStateError("this deployment is already deployed")
-        stable = self._start_backend("stable", self.model_uri, self.replicas, 1.0)
-        self.router = TrafficRouter([stable])
-        self._uvicorn, self._thread, self._socket = serve_in_thread(
-            self.router, self.host, self.port, 30.0, name="mlops-router"
+    def _config(self) -> MLOpsConfig:
+        if self.config is None:
+            self.config = load_config()
+        return self.config
+
+    def deploy(self, model_version: ModelVersion | str | None = None) -> Rollout:
+        """Start serving; on a running deployment, roll ``model_version`` out by the strategy.
+
+        The first call starts the replicas and the router and returns a finished ``Rollout``.
+        A later call starts the new version's replicas beside the stable ones and returns the
+        running ``Rollout`` at once: ``.wait()`` or ``await`` it. A failed gate rolls back by
+        itself (``status == "rolled_back"``).
+
+        Raises:
+            InvalidStateError: A rollout is already in progress, or no new version was given to
+                a running deployment.
+        """
+        with self._lock:
+            if self.router is None:
+                if model_version is not None:
+                    self.model_uri = model_uri(model_version)
+                return self._deploy_first()
+            if model_version is None:
+                raise InvalidStateError(
+                    "this deployment is already deployed; pass the model version to roll out"
+                )
+            if self.rollout is not None and not self.rollout.done():
+                raise InvalidStateError(
+                    f"rollout {self.rollout.deployment_id} is still running; wait for it or "
+                    "roll it back first"
+                )
+            uri = model_uri(model_version)
+            version = resolve_version(uri, self._config())
+            stable = resolve_version(self.model_uri, self._config())
+            recorder = self._recorder(
+                self.strategy.name, version, stable.version, self.strategy.describe()
+            )
+            rollout = Rollout(recorder.deployment_id, self)
+            recorder.rollout = rollout
+            self.rollout = rollout
+            self.abort.clear()
+            thread = threading.Thread(
+                target=run_rollout,
+                args=(self, rollout, recorder, self.strategy, version),
+                name="mlops-rollout",
+                daemon=True,
+            )
+            thread.start()
+            return rollout
+
+    def _deploy_first(self) -> Rollout:
+        version = resolve_version(self.model_uri, self._config())
+        recorder = self._recorder("direct", version, None, {"replicas": self.replicas})
+        rollout = Rollout(recorder.deployment_id, self)
+        recorder.rollout = rollout
+        try:
+            stable = self._start_backend("stable", self.model_uri, self.replicas, 1.0)
+            self.router = TrafficRouter(
+                [stable], control=self._control, control_token=self._control_token
+            )
+            self._uvicorn, self._thread, self._socket = serve_in_thread(
+                self.router, self.host, self.port, 30.0, name="mlops-router"
+            )
+            self.port = self._socket.getsockname()[1]
+            while not self._uvicorn.started and self._thread.is_alive():
+                threading.Event().wait(0.01)
+        except BaseException as exc:
+            # Whatever stopped the start (a replica that would not come up, an interrupt), the
+            # record says so before the error goes on to the caller.
+            recorder.finish("failed", str(exc) or type(exc).__name__)
+            self.stop()
+            raise
+        recorder.event("step", traffic=100.0, detail={"replicas": self.replicas})
+        recorder.update(url=self.url)
+        recorder.finish("succeeded", f"serving {self.model_uri} at {self.url}")
+        self.rollout = rollout
+        return rollout
+
+    def _recorder(
+        self,
+        strategy: str,
+        version: ModelVersion,
+        previous: int | None,
+        settings: dict[str, Any],
+    ) -> Recorder:
+        store = None
+        if self.record:
+            from mlops.models.deployment.store import deployment_store
+
+            store = deployment_store(self._config())
+        return Recorder.start(
+            store,
+            name=self.name or version.name,
+            target=self.target,
+            strategy=strategy,
+            version=version,
+            previous_version=previous,
+            settings=settings,
+            user=self._config().user,
+            url=self.url if self.router is not None else None,
+            control_token=self._control_token,
         )
-        self.port = self._socket.getsockname()[1]
-        while not self._uvicorn.started and self._thread.is_alive():
-            threading.Event().wait(0.01)
-        return Completed(self)
 
     def add_backend(
         self, name: str, model_version: ModelVersion | str, replicas: int = 1, weight: float = 0.0
@@ -87,6 +206,9 @@ class LocalDeployment(ModelDeployment):
         if name in self.servers:
             raise InvalidInputError(f"backend {name!r} exists already")
         backend = self._start_backend(name, model_uri(model_version), replicas, weight)
+        for counts in (router.served, router.failed):
+            counts.pop(name, None)
+        router.reset_window(name)
         router.set_backends([*router.backends, backend])
 
     def set_weights(self, weights: dict[str, float]) -> None:
@@ -102,6 +224,70 @@ class LocalDeployment(ModelDeployment):
         for server in self.servers.pop(name):
             server.stop()
 
+    def promote_backend(self, name: str, uri: str) -> None:
+        """Make backend ``name`` the stable one with all traffic; stop the old stable replicas."""
+        router = self._router()
+        if name not in self.servers:
+            raise InvalidInputError(f"no backend named {name!r}; backends: {sorted(self.servers)}")
+        promoted = next(b for b in router.backends if b.name == name)
+        router.set_backends([Backend("stable", promoted.urls, 1.0)])
+        old = self.servers.pop("stable", [])
+        self.servers["stable"] = self.servers.pop(name)
+        self.previous_uri, self.model_uri = self.model_uri, uri
+        for server in old:
+            server.stop()
+
+    def rollback(self, reason: str = "rolled back by hand", timeout: float = 120.0) -> Rollout:
+        """Roll back: stop a running rollout (traffic back to stable), or, after a promotion,
+        put the previous version back (its replicas start, then take all traffic at once).
+
+        Raises:
+            InvalidStateError: Not deployed, or nothing to roll back to.
+        """
+        self._router()
+        current = self.rollout
+        if current is not None and not current.done():
+            self.abort_reason = reason
+            self.abort.set()
+            current.wait(timeout)
+            return current
+        if self.previous_uri is None:
+            raise InvalidStateError(
+                "nothing to roll back: no rollout is running and no version was replaced"
+            )
+        with self._lock:
+            target = self.previous_uri
+            version = resolve_version(target, self._config())
+            stable = resolve_version(self.model_uri, self._config())
+            recorder = self._recorder(
+                "rollback", version, stable.version, {"reason": reason, "replicas": self.replicas}
+            )
+            rollout = Rollout(recorder.deployment_id, self)
+            recorder.rollout = rollout
+            self.rollout = rollout
+            self.add_backend("previous", target, self.replicas, 0.0)
+            self.promote_backend("previous", target)
+            recorder.event("rolled_back", traffic=100.0, message=reason)
+            recorder.finish("succeeded", f"{target} serves again: {reason}")
+            return rollout
+
+    def _control(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The router's control endpoint: ``mlops deploy`` / ``mlops deployments rollback`` from
+        another process. ``deploy`` takes ``{"model_uri", "strategy": {...}}`` and returns at
+        once; ``rollback`` waits for the rollback."""
+        if action == "rollback":
+            rollout = self.rollback(str(body.get("reason") or "rolled back by hand"))
+        elif action == "deploy":
+            if not isinstance(body.get("model_uri"), str):
+                raise InvalidInputError("deploy needs a model_uri")
+            settings = body.get("strategy")
+            if isinstance(settings, dict):
+                self.strategy = strategy_from(settings, self.replicas)
+            rollout = self.deploy(body["model_uri"])
+        else:
+            raise InvalidInputError(f"unknown control action {action!r}: deploy or rollback")
+        return {"deployment_id": rollout.deployment_id, "status": rollout.status}
+
     def status(self) -> DeploymentStatus:
         router = self.router
         if router is None:
@@ -110,6 +296,10 @@ class LocalDeployment(ModelDeployment):
         return DeploymentStatus(url=self.url, running=True, backends=table["backends"])
 
     def stop(self) -> None:
+        if self.rollout is not None and not self.rollout.done():
+            self.abort_reason = "the deployment was stopped"
+            self.abort.set()
+            self.rollout._done.wait(60)
         if self._uvicorn is not None and self._thread is not None:
             self._uvicorn.should_exit = True
             self._thread.join(40)

@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import json
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +31,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from mlops.errors import InvalidInputError
+from mlops.errors import InvalidInputError, MLOpsError
 
-__all__ = ["ROUTING_KEY_HEADER", "Backend", "TrafficRouter"]
+__all__ = ["ROUTING_KEY_HEADER", "Backend", "TrafficRouter", "Window"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,42 @@ class Backend:
         self._down_until[url] = time.monotonic() + _QUARANTINE_SECONDS
 
 
+@dataclass
+class Window:
+    """What one backend answered since its window was last reset: what a rollout's gates read.
+
+    ``errors`` counts 5xx answers and requests no replica answered; ``rejected`` counts 4xx
+    answers (a model raising on valid input answers 422), kept apart because a client's bad
+    input is rejected by every version alike.
+    """
+
+    requests: int = 0
+    errors: int = 0
+    rejected: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=50_000))
+    compared: int = 0
+    """A shadow's answers compared with the live answer (both 200)."""
+    agreed: int = 0
+    """Of those, the ones with the same predictions."""
+
+    def p99_ms(self) -> float | None:
+        """The 99th percentile of answer latency in milliseconds (None before any answer)."""
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+
+    def snapshot(self) -> Window:
+        return Window(
+            self.requests,
+            self.errors,
+            self.rejected,
+            deque(self.latencies),
+            self.compared,
+            self.agreed,
+        )
+
+
 class TrafficRouter:
     """An ASGI app forwarding every request to a backend replica.
 
@@ -72,8 +110,17 @@ class TrafficRouter:
         timeout: Seconds to wait for a replica's answer.
     """
 
-    def __init__(self, backends: Sequence[Backend], timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        backends: Sequence[Backend],
+        timeout: float = 30.0,
+        *,
+        control: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
+        control_token: str | None = None,
+    ) -> None:
         self.timeout = timeout
+        self.control = control
+        self.control_token = control_token
         self._pools: dict[str, _Pool] = {}
         self._random = random.Random()
         self.backends: list[Backend] = []
@@ -82,6 +129,19 @@ class TrafficRouter:
         """Requests answered per backend (the rollout's gates read it)."""
         self.failed: dict[str, int] = {}
         """Requests per backend answered with a 5xx or not at all."""
+        self.windows: dict[str, Window] = {}
+        """Per backend, since ``reset_window``: counts by outcome and latencies."""
+        self.shadow: Backend | None = None
+        """Gets a copy of every request after it was answered; compared, never returned."""
+        self._mirrors: set[asyncio.Task[None]] = set()
+
+    def window(self, name: str) -> Window:
+        """A copy of ``name``'s current window (empty if it had no request yet)."""
+        return self.windows.get(name, Window()).snapshot()
+
+    def reset_window(self, name: str) -> None:
+        """Start a fresh window for ``name`` (a rollout does at each traffic step)."""
+        self.windows[name] = Window()
 
     def set_backends(self, backends: Sequence[Backend]) -> None:
         """Replace the routing table (atomically: a request sees the old or the new one)."""
@@ -127,9 +187,42 @@ class TrafficRouter:
         request = Request(scope, receive)
         if request.url.path == "/-/routes":
             response: Response = JSONResponse(self.table())
+        elif request.url.path.startswith("/-/control/") and request.method == "POST":
+            response = await self._control(request)
         else:
             response = await self._forward(request)
         await response(scope, receive, send)
+
+    async def _control(self, request: Request) -> Response:
+        """``POST /-/control/{rollback,deploy}``: another process (the CLI) acts on the deployment.
+
+        Only with the deployment's control token, which is in its store record: whoever may
+        read the metadata database may roll back; a client of the model may not.
+        """
+        token = request.headers.get("x-control-token")
+        if self.control is None or not token or token != self.control_token:
+            return JSONResponse(
+                {"error": {"type": "PermissionDeniedError", "message": "bad control token"}},
+                status_code=403,
+            )
+        action = request.url.path.removeprefix("/-/control/")
+        try:
+            raw = await request.body()
+            body = json.loads(raw) if raw else {}
+            if not isinstance(body, dict):
+                raise InvalidInputError("a control request's body is a JSON object")
+            result = await asyncio.to_thread(self.control, action, body)
+        except json.JSONDecodeError as exc:
+            return JSONResponse(
+                {"error": {"type": "InvalidInputError", "message": f"malformed JSON: {exc}"}},
+                status_code=400,
+            )
+        except MLOpsError as exc:
+            return JSONResponse(
+                {"error": {"type": type(exc).__name__, "message": str(exc)}},
+                status_code=exc.status_code,
+            )
+        return JSONResponse(result)
 
     def table(self) -> dict[str, Any]:
         return {
@@ -142,6 +235,7 @@ class TrafficRouter:
 
     async def _forward(self, request: Request) -> Response:
         backend = self.choose(request.headers.get(ROUTING_KEY_HEADER))
+        started = time.perf_counter()
         body = await request.body()
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k not in _HOP_BY_HOP)
@@ -165,10 +259,25 @@ class TrafficRouter:
                 continue
             counts = self.failed if status >= 500 else self.served
             counts[backend.name] = counts.get(backend.name, 0) + 1
+            window = self.windows.setdefault(backend.name, Window())
+            window.requests += 1
+            window.errors += status >= 500
+            window.rejected += 400 <= status < 500
+            window.latencies.append(time.perf_counter() - started)
             out_headers = {k: v for k, v in headers if k not in _HOP_BY_HOP}
             out_headers["x-served-by"] = backend.name
+            shadow = self.shadow
+            if shadow is not None and shadow.urls:
+                task = asyncio.create_task(
+                    self._mirror(shadow, request.method, target, head, body, status, content)
+                )
+                self._mirrors.add(task)  # held until done: the loop keeps only weak references
+                task.add_done_callback(self._mirrors.discard)
             return Response(content, status, headers=out_headers)
         self.failed[backend.name] = self.failed.get(backend.name, 0) + 1
+        window = self.windows.setdefault(backend.name, Window())
+        window.requests += 1
+        window.errors += 1
         return JSONResponse(
             {
                 "error": {
@@ -177,7 +286,42 @@ class TrafficRouter:
                 }
             },
             status_code=503,
+            headers={"x-served-by": backend.name},
         )
+
+    async def _mirror(
+        self,
+        shadow: Backend,
+        method: str,
+        target: str,
+        head: str,
+        body: bytes,
+        live_status: int,
+        live_content: bytes,
+    ) -> None:
+        """Send a copy to the shadow and compare its answer with the one the client got."""
+        window = self.windows.setdefault(shadow.name, Window())
+        url = shadow.replicas()[0]
+        pool = self._pools.get(url)
+        if pool is None:
+            pool = self._pools[url] = _Pool(url)
+        started = time.perf_counter()
+        try:
+            status, _, content = await asyncio.wait_for(
+                pool.request(method, target, head, body), self.timeout
+            )
+        except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
+            window.requests += 1
+            window.errors += 1
+            return
+        window.requests += 1
+        window.latencies.append(time.perf_counter() - started)
+        window.errors += status >= 500
+        # Rejected only where the live version answered: the client's bad input is not its fault.
+        window.rejected += 400 <= status < 500 and live_status < 400
+        if status == 200 and live_status == 200:
+            window.compared += 1
+            window.agreed += _predictions(content) == _predictions(live_content)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -189,6 +333,13 @@ class TrafficRouter:
                     pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _predictions(content: bytes) -> Any:
+    try:
+        return json.loads(content).get("predictions")
+    except (ValueError, AttributeError):
+        return None
 
 
 class _Pool:

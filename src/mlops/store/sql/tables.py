@@ -553,3 +553,50 @@ feature_materializations = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_feature_materializations_view", "view", "version"),
 )
+
+# --- Deployments: every rollout of a model version, and each step, gate verdict and rollback ----
+
+# One row per deployment (a rollout of a model version to a target: local or kubernetes).
+# status: running | succeeded | rolled_back | failed. previous_version is what it replaced.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("target", String(32), nullable=False),  # local | kubernetes
+    Column("strategy", String(32), nullable=False),  # direct | canary | rolling | blue_green
+    Column("model_name", String(256), nullable=False),
+    Column("model_version", Integer),
+    Column("previous_version", Integer),
+    Column("status", String(16), nullable=False),
+    Column("url", Text),
+    Column("config", Text, nullable=False),  # JSON: steps, gates, replicas, ...
+    Column("message", Text),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Index("ix_deployments_model", "model_name", "model_version"),
+    Index("ix_deployments_name", "name", "created_at"),
+)
+
+# What happened during a deployment, in order: started, step (traffic set), gate (verdict with
+# the measured error rate, p99 and request count), promoted, rolled_back, stopped.
+deployment_events = Table(
+    "deployment_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "deployment_id",
+        String(32),
+        ForeignKey("deployments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(32), nullable=False),
+    Column("traffic", Float),  # percent of requests to the new version at that point
+    Column("passed", Boolean),  # gates only
+    Column("detail", Text, nullable=False),  # JSON
+    Column("message", Text),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_deployment_events_deployment", "deployment_id", "id"),
+)
