@@ -99,6 +99,7 @@ class Result:
     checks: list[Check]
     notes: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    peer: str = "MLflow"  # whose figure ``mlflow`` holds (Evidently, Feast, ...)
 
     @property
     def passed(self) -> bool:
@@ -260,7 +261,7 @@ def millis(seconds: float) -> str:
 
 
 def render(results: Sequence[Result], info: dict[str, str], options: Options) -> None:
-    """Print the machine, the table (target, mlops, MLflow, ratio, PASS/FAIL) and the notes."""
+    """Print the machine, the table (target, mlops, peer, ratio, PASS/FAIL) and the notes."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -272,11 +273,13 @@ def render(results: Sequence[Result], info: dict[str, str], options: Options) ->
         "[bold]Machine[/bold]: "
         + escape("; ".join(f"{key}: {value}" for key, value in info.items()))
     )
-    title = "mlops vs MLflow" + (
+    peers = ", ".join(dict.fromkeys(r.peer for r in results)) or "MLflow"
+    title = f"mlops vs {peers}" + (
         " (--quick: smoke sizes, not the benchmark)" if options.quick else ""
     )
     table = Table(title=title, show_lines=True)
-    for column in ("Benchmark", "Target", "mlops", "MLflow", "mlops better by", "Result"):
+    header = peers if "," not in peers else "Peer"
+    for column in ("Benchmark", "Target", "mlops", header, "mlops better by", "Result"):
         table.add_column(column, overflow="fold")
     for r in results:
         failed = [c for c in r.checks if not c.passed]

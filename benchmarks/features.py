@@ -356,6 +356,7 @@ def measure(options: Options) -> list[Result]:
             checks += _vs_feast(feast, ours["mlops"], TRAINING_VS_FEAST)
             results.append(
                 Result(
+                    peer="Feast",
                     key="training",
                     title=f"Training set: {size.entity_rows:,} entity rows x "
                     f"{size.entities * size.rows_per_entity:,} feature rows, 10 features",
@@ -386,6 +387,7 @@ def measure(options: Options) -> list[Result]:
                 checks = _vs_feast(feast_m, ours["materialize"], MATERIALIZE_VS_FEAST)
                 results.append(
                     Result(
+                        peer="Feast",
                         key=f"materialize-{online}",
                         title=f"Materialize {size.entities * size.rows_per_entity:,} rows "
                         f"({int(ours['rows']):,} entities) into {online}",
@@ -416,6 +418,7 @@ def measure(options: Options) -> list[Result]:
                 feast_p99 = feast_out.get("p99_100")
                 results.append(
                     Result(
+                        peer="Feast",
                         key=f"online-{online}",
                         title=f"Online lookup on {online}: 100 entities x 10 features (p99), "
                         "1 entity (p50)",

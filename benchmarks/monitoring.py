@@ -218,6 +218,7 @@ def measure_drift(sizes: Sizes) -> Result:
     title = f"Full drift check, {sizes.rows:,} x 20 mixed (ref and cur)"
     if peer is None:
         return Result(
+            peer="Evidently",
             key="drift200k",
             title=title,
             target=f">= {VS_EVIDENTLY}x Evidently's DataDriftPreset",
@@ -237,6 +238,7 @@ def measure_drift(sizes: Sizes) -> Result:
                 differ.append(column)
     ratio = peer_s / mlops_s
     return Result(
+        peer="Evidently",
         key="drift200k",
         title=title,
         target=f">= {VS_EVIDENTLY}x Evidently's DataDriftPreset; same verdicts on the same tests",
@@ -253,8 +255,7 @@ def measure_drift(sizes: Sizes) -> Result:
             ),
         ],
         notes=[
-            f"same test on {same}/20 columns, verdicts agree on {agree}; the 'MLflow' column "
-            "of the table holds the Evidently figure",
+            f"same test on {same}/20 columns, verdicts agree on {agree}",
             "drifted by mlops: "
             + ", ".join(sorted(c for c, v in ours.items() if v["drifted"]))
             + "; by Evidently: "
@@ -289,6 +290,7 @@ def measure_big(sizes: Sizes) -> Result:
     times = isolated(_mlops_big, "mlops-big", sizes.big_rows, 3)
     seconds = median(times)
     return Result(
+        peer="Evidently",
         key="drift1m",
         title=f"Drift check, {sizes.big_rows:,} x 20 numeric (fit + check)",
         target=f"<= {ONE_MILLION_SECONDS:.0f} s",
@@ -318,6 +320,7 @@ def measure_window(sizes: Sizes) -> Result:
     times = isolated(_mlops_window, "mlops-window", sizes.rows, sizes.window_rows, 20)
     seconds = median(times)
     return Result(
+        peer="Evidently",
         key="window",
         title=f"Check a {sizes.window_rows:,}-row window of 20 columns (reference summarized)",
         target=f"<= {WINDOW_SECONDS * 1000:.0f} ms",
@@ -372,6 +375,7 @@ def measure_hotpath(sizes: Sizes) -> Result:
     r = isolated(_mlops_hotpath, "mlops-hot", sizes.hot_calls)
     batch_us, single_us = r["per_row_batch"] * 1e6, r["per_single_call"] * 1e6
     return Result(
+        peer="Evidently",
         key="hotpath",
         title="log_predictions on the prediction path (20 columns, persisted detector)",
         target="<= 20 us/row in batches of 100; <= 100 us per single-row call",
@@ -425,6 +429,7 @@ def measure_memory(sizes: Sizes) -> Result:
     total = r["summary"] + r["window"]
     mb = 1024**2
     return Result(
+        peer="Evidently",
         key="memory",
         title=f"Detector memory, 20 columns, fed {r['rows']:,} rows",
         target="<= 50 MB whatever the stream length",
