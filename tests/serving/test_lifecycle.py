@@ -4,6 +4,7 @@ without a failed request; the server's Python object and the CLI start, check an
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -204,6 +205,15 @@ def test_cli_serves_with_several_workers(
                 assert (
                     response.json()["predictions"] == iris_model.predict(iris[0].head(3)).tolist()
                 )
+        # Each request on a new connection, so both workers serve some; /metrics sums them all,
+        # whichever worker answers the scrape.
+        for _ in range(30):
+            response = httpx.post(f"{server.url}/predict", json=body)
+            assert response.status_code == 200, response.text
+        for _ in range(6):
+            text = httpx.get(f"{server.url}/metrics").text
+            rows = re.findall(r"^mlops_serving_batch_rows_sum\S* (\S+)$", text, re.M)
+            assert sum(float(r) for r in rows) == 3 * 40
     finally:
         server.stop()
     assert server.health_check()["live"] is False

@@ -76,7 +76,7 @@ def serve(
             ENV_OPTIONS: options.to_json(),
         }
     )
-    from uvicorn.supervisors import Multiprocess
+    from mlops.server.workers import run_workers
 
     workers_config = uvicorn.Config(
         "mlops.models.serving.app:app_from_environment",
@@ -87,4 +87,4 @@ def serve(
         log_level="info",
         access_log=False,
     )
-    Multiprocess(workers_config, sockets=[_listen(host, port)]).run()
+    run_workers(workers_config, [_listen(host, port)])  # /metrics sums the workers

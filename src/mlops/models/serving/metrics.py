@@ -56,6 +56,7 @@ class ServingMetrics:
             "The model version being served.",
             ["model"],
             registry=registry,
+            multiprocess_mode="max",  # with workers: one series, the newest version any serves
         )
         self.monitoring_dropped = Counter(
             "mlops_serving_monitoring_dropped",
