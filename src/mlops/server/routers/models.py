@@ -25,12 +25,14 @@ MODEL = param("model", "name")
 REQUEST = param("request", "request_id")
 
 
+def stage_role(stage: Stage) -> Role:
+    """Production is what serves: moving a version into or out of it is an admin's decision."""
+    return Role.ADMIN if stage in (Stage.PRODUCTION, Stage.ARCHIVED) else Role.EDITOR
+
+
 def _stage_role(args: Args, _state: ServerState) -> Role:
-    # Production is what serves: moving a version into or out of it is an admin's decision.
     move = args["body"]
-    if move.kind == "rollback" or move.stage in (Stage.PRODUCTION, Stage.ARCHIVED):
-        return Role.ADMIN
-    return Role.EDITOR
+    return Role.ADMIN if move.kind == "rollback" else stage_role(move.stage)
 
 
 def alias_role(alias: str, state: ServerState) -> Role:

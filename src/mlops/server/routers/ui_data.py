@@ -30,7 +30,7 @@ from mlops.server import schemas
 from mlops.server.dependencies import ServerState, State, Tracking
 from mlops.server.permissions import Args, Caller, acting_user, allow, in_body
 from mlops.server.routers import API_PREFIX
-from mlops.server.routers.models import MODEL, REQUEST, alias_role
+from mlops.server.routers.models import MODEL, REQUEST, alias_role, stage_role
 from mlops.store.sql import overview
 from mlops.store.sql.database import Database
 from mlops.store.sql.tracking import SqlTrackingStore
@@ -203,9 +203,7 @@ def _governed_role(args: Args, state: ServerState) -> Role:
     if state.config.model_registry.approval_required:
         return Role.EDITOR
     body = args["body"]
-    if isinstance(body, Promote) and body.stage not in (Stage.PRODUCTION, Stage.ARCHIVED):
-        return Role.EDITOR
-    return Role.ADMIN
+    return stage_role(body.stage) if isinstance(body, Promote) else Role.ADMIN
 
 
 def _outcome(result: ModelVersion | ApprovalRequest | None) -> dict[str, Any]:
