@@ -276,7 +276,11 @@ def reference(
     return out
 
 
-def random_case(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def random_case(
+    seed: int, first_minute: int = 0
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Random feature and entity rows; entity times from ``first_minute`` on (later ones let the
+    query prune old feature rows by time, which must not change any answer)."""
     rng = random.Random(seed)
     feature_rows = []
     created_offsets = iter(rng.sample(range(1, 10_000), 400))  # unique: no tie on (ts, created)
@@ -295,7 +299,7 @@ def random_case(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         {
             "a": rng.randint(0, 4),
             "b": rng.choice(["x", "y", "z"]),
-            "event_timestamp": at(rng.randint(0, 25)),
+            "event_timestamp": at(rng.randint(first_minute, 25)),
         }
         for _ in range(rng.randint(1, 40))
     ]
@@ -304,10 +308,11 @@ def random_case(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("known_at", [False, True])
+@pytest.mark.parametrize("first_minute", [0, 12])
 def test_matches_brute_force_reference(
-    make_store: Any, tmp_path: Path, seed: int, known_at: bool
+    make_store: Any, tmp_path: Path, seed: int, known_at: bool, first_minute: int
 ) -> None:
-    feature_rows, entity_rows = random_case(seed)
+    feature_rows, entity_rows = random_case(seed, first_minute)
     ttl = [None, timedelta(minutes=5), timedelta(minutes=1)][seed % 3]
     store = make_store()
     schema = {
@@ -351,3 +356,22 @@ def test_reference_is_not_vacuous() -> None:
                 kinds.add("null" if v is None else "value")
     assert kinds == {"null", "value"}
     assert datetime.now(UTC) > datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_empty_entity_frame_gives_no_rows(store: FeatureStore, tmp_path: Path) -> None:
+    simple_view(store, tmp_path, [row(1, 0, 1.0)], ttl=timedelta(minutes=5))
+    empty = entity_frame([]).astype({"driver_id": "int64", "event_timestamp": "datetime64[us]"})
+    out = store.get_historical_features(empty, ["stats:value"]).to_pandas()
+    assert list(out.columns) == ["driver_id", "event_timestamp", "value"]
+    assert len(out) == 0
+
+
+def test_feature_rows_of_keys_not_asked_for_do_not_change_answers(
+    store: FeatureStore, tmp_path: Path
+) -> None:
+    # Driver 2's rows are pruned before the join (no entity row has its key); driver 1's old
+    # row is pruned by time yet still the answer must be null (outside the TTL), not another.
+    rows = [row(1, 0, 1.0), row(1, 30, 2.0), row(2, 29, 9.0), row(2, 31, 8.0)]
+    simple_view(store, tmp_path, rows, ttl=timedelta(minutes=5))
+    entities = entity_frame([(1, at(29)), (1, at(33)), (1, at(40))])
+    assert values(store, entities, ["stats:value"]) == [None, 2.0, None]

@@ -8,6 +8,12 @@ entity row, in the input's order, duplicates included.
 
 Known-at mode also requires ``created <= T`` (the row had been written by then), which is not a
 single ordering, so it runs as a range join ranked per entity row instead of an ASOF join.
+
+Before joining, each view's rows are pruned to those that can matter: keys some entity row has
+(a semi-join) and event times within ``[min T - ttl, max T]`` (literal bounds, which DuckDB
+pushes into the Parquet scan). A pruned row could only ever have been matched as a value
+outside every entity row's TTL, which is null either way, so the answer is the same; the ASOF
+join, which sorts its right side, then sorts far fewer rows.
 """
 
 from __future__ import annotations
@@ -67,7 +73,28 @@ def _key_cols(req: ViewRequest, i: int) -> list[str]:
     return [f"__k{i}_{j}" for j in range(len(req.keys))]
 
 
-def _view_cte(scanner: Scanner, req: ViewRequest, i: int, known_at: bool) -> str:
+@dataclass(frozen=True)
+class Bounds:
+    """The entity rows' relation and their time range in epoch microseconds (None: no rows)."""
+
+    entities: str
+    low: int | None
+    high: int | None
+
+
+def _prune(req: ViewRequest, bounds: Bounds, ts: str) -> str:
+    """The WHERE clause keeping only the view rows that some entity row can match in its TTL."""
+    keys = " AND ".join(f"x.{quote(k)} = s.{quote(k)}" for k, _ in req.keys)
+    where = [f"EXISTS (SELECT 1 FROM {quote(bounds.entities)} x WHERE {keys})"]
+    if bounds.low is not None and bounds.high is not None:
+        where.append(f"{ts} <= make_timestamp({bounds.high})")
+        if req.view.ttl is not None:
+            low = bounds.low - int(req.view.ttl.total_seconds() * 1_000_000)
+            where.append(f"{ts} >= make_timestamp({low})")
+    return " WHERE " + " AND ".join(where)
+
+
+def _view_cte(scanner: Scanner, req: ViewRequest, i: int, known_at: bool, bounds: Bounds) -> str:
     view = req.view
     columns = scanner.columns(view)
     check_view_columns(view, columns, list(req.keys))
@@ -82,20 +109,14 @@ def _view_cte(scanner: Scanner, req: ViewRequest, i: int, known_at: bool) -> str
         cr = timestamp_sql(created, columns[created], where)
         select.append(f"{cr} AS __cr{i}")
     select += [f"{quote(f)} AS __f{i}_{n}" for n, f in enumerate(req.features)]
+    rows = f"SELECT {', '.join(select)} FROM {scanner.relation(view)} s{_prune(req, bounds, ts)}"
     if created is not None and not known_at:
         # ASOF picks arbitrarily among rows of equal time, so it orders by (event, created)
         # packed into one HUGEINT: event microseconds in the high 64 bits, created (offset to
         # be non-negative; a null created loses every tie) in the low 64. One integer compare,
         # about as fast as the plain ASOF join, where deduplicating first costs a window.
-        inner = _select(select, scanner.relation(view))
-        body = f"SELECT *, {_order_key(f'__ts{i}', f'__cr{i}')} AS __o{i} FROM ({inner})"
-    else:
-        body = _select(select, scanner.relation(view))
-    return f"v{i} AS ({body})"
-
-
-def _select(columns: list[str], relation: str) -> str:
-    return f"SELECT {', '.join(columns)} FROM {relation}"
+        rows = f"SELECT *, {_order_key(f'__ts{i}', f'__cr{i}')} AS __o{i} FROM ({rows})"
+    return f"v{i} AS ({rows})"
 
 
 _HIGH = 2**64
@@ -137,6 +158,10 @@ def build_query(
     ts = timestamp_sql(timestamp_column, entity_cols[timestamp_column], "entity_df")
     _check_entity_keys(entity_cols, requests)
     names = _output_names(requests, full_feature_names, entity_cols)
+    [(low, high)] = con.execute(
+        f"SELECT epoch_us(min({ts})), epoch_us(max({ts})) FROM {quote(entity_name)}"
+    ).fetchall()
+    bounds = Bounds(entity_name, low, high)
     ctes = [
         f"e0 AS (SELECT *, {ts} AS {TS} FROM {quote(entity_name)})",
         f"e AS (SELECT *, {_order_key(TS, None)} AS {ORDER} FROM e0)",
@@ -148,7 +173,7 @@ def build_query(
                 f"known-at retrieval needs created timestamps, and feature view "
                 f"{req.view.name!r} has no created_timestamp_field"
             )
-        ctes.append(_view_cte(scanner, req, i, known_at))
+        ctes.append(_view_cte(scanner, req, i, known_at, bounds))
         keys_eq = [
             f"e.{quote(k)} = {{a}}.{alias}"
             for (k, _), alias in zip(req.keys, _key_cols(req, i), strict=True)
