@@ -128,6 +128,24 @@ class ClientSettings(BaseModel):
     max_backoff: float = Field(8.0, gt=0, description="Longest wait between two retries.")
 
 
+class FeatureSettings(BaseModel):
+    """The feature store: where ``FeatureStore``, ``mlops server`` and ``mlops features serve``
+    find online and offline data when a caller names none."""
+
+    online_store: str | None = Field(
+        None,
+        description=(
+            "Online store: sqlite:///PATH or redis://HOST:PORT/DB (default HOME/online.db); "
+            "`mlops server --online-store` and `mlops features serve --online-store` override it."
+        ),
+    )
+    offline_store: str | None = Field(
+        None,
+        description="Root folder (or s3://...) of views registered without a source "
+        "(default HOME/features).",
+    )
+
+
 def _default_home() -> Path:
     return Path.cwd() / ".mlops"
 
@@ -176,6 +194,7 @@ class MLOpsConfig(BaseSettings):
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
 
     @classmethod
     def settings_customise_sources(

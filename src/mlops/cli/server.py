@@ -26,6 +26,12 @@ def server(
         "--auth/--no-auth",
         help="Require API tokens and check roles [config: server.auth; default off].",
     ),
+    online_store: str | None = typer.Option(
+        None,
+        "--online-store",
+        help="The online feature store lookups read: sqlite:///PATH or redis://HOST:PORT/DB "
+        "[config: features.online_store; default HOME/online.db].",
+    ),
 ) -> None:
     """Serve tracking and the model registry over HTTP: REST under /api/v1, docs at /docs.
 
@@ -38,6 +44,12 @@ def server(
     config = config_from(tracking_uri, artifact_uri)
     if auth is not None:
         config.server.auth = auth
+    if online_store is not None:
+        config.features.online_store = online_store
+    if config.features.online_store:
+        from mlops.features.online import open_online_store
+
+        open_online_store(config.features.online_store)  # an unknown scheme: refused now
     settings = config.server
     host = host or settings.host
     port = settings.port if port is None else port
@@ -58,6 +70,8 @@ def server(
     os.environ["MLOPS_TRACKING_URI"] = config.resolved_tracking_uri
     os.environ["MLOPS_ARTIFACT_URI"] = config.resolved_artifact_uri
     os.environ["MLOPS_SERVER__AUTH"] = "true" if settings.auth else "false"
+    if config.features.online_store:
+        os.environ["MLOPS_FEATURES__ONLINE_STORE"] = config.features.online_store
     from mlops.server.workers import run_workers
 
     workers_config = uvicorn.Config(

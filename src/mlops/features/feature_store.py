@@ -67,9 +67,11 @@ class FeatureStore:
             calls (register_feature_view, get_historical_features, materialize*,
             get_online_features) carried out by a Feast repository (``feast_backend.py``).
         offline_store: Root folder (local or ``s3://``) of views registered without a source:
-            view ``v`` reads ``<root>/v/``. Default ``<MLOPS_HOME>/features``.
-        online_store: ``sqlite:///PATH`` (default ``<MLOPS_HOME>/online.db``) or
-            ``redis://HOST:PORT/DB``.
+            view ``v`` reads ``<root>/v/``. Default: the ``features.offline_store`` setting,
+            else ``<MLOPS_HOME>/features``.
+        online_store: ``sqlite:///PATH`` or ``redis://HOST:PORT/DB``. Default: the
+            ``features.online_store`` setting (``MLOPS_FEATURES__ONLINE_STORE``), else
+            ``sqlite:///<MLOPS_HOME>/online.db``.
         config: The mlops configuration (metadata store location, user).
         tracking_uri: Metadata store URI overriding the configuration's.
         show_progress: Show Rich progress bars during materialization.
@@ -99,7 +101,10 @@ class FeatureStore:
             )
         self.config = with_locations(config, tracking_uri)
         home = self.config.home
+        settings = self.config.features
+        offline_store = offline_store or settings.offline_store
         self.offline_root = (offline_store or str(home / "features")).rstrip("/")
+        online_store = online_store or settings.online_store
         self.online_uri = online_store or f"sqlite:///{(home / 'online.db').resolve()}"
         self.show_progress = show_progress
         self._definitions: DefinitionStore | None = definitions

@@ -2,10 +2,10 @@
 
 Definitions live in the metadata database the server serves, so listing and describing them
 needs nothing else. Online lookups are ``mlops.features.http``'s router, mounted here over the
-server's ``FeatureStore``: the served database's definitions and the configuration's default
-online store (``<home>/online.db``), opened on the first lookup. A server whose clients
-materialize elsewhere (Redis, another folder) is given that store by the program embedding it:
-``create_app(config, feature_store=FeatureStore(online_store=...))``.
+server's ``FeatureStore``: the served database's definitions and the configured online store
+(``features.online_store``, ``MLOPS_FEATURES__ONLINE_STORE`` or ``mlops server --online-store``;
+default ``<home>/online.db``), opened on the first lookup. A program embedding the server can
+also pass its own store: ``create_app(config, feature_store=FeatureStore(online_store=...))``.
 
 Features have no per-resource grants: every route needs the viewer role globally. A lookup is a
 read (not audited) even though its query travels as a POST body.
