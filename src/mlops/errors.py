@@ -22,7 +22,14 @@ MLOpsError                               500
 ├── ExperimentError        (domain root)
 ├── ModelRegistryError     (domain root)
 ├── DeploymentError        (domain root)
-└── MonitoringError        (domain root)
+├── MonitoringError        (domain root)
+└── FeatureStoreError      (domain root)
+    ├── FeatureDefinitionNotFoundError   NotFoundError       404
+    ├── FeatureDefinitionExistsError     AlreadyExistsError  409
+    ├── InvalidFeatureInputError         InvalidInputError   400
+    ├── BreakingChangeError              InvalidStateError   409
+    ├── FeatureValidationError           InvalidStateError   409
+    └── FeatureBackendUnsupportedError   InvalidStateError   409
 ```
 """
 
@@ -176,17 +183,59 @@ class ApprovalError(ModelRegistryError, InvalidStateError):
     """An approval request cannot be decided (already decided, or self-approval)."""
 
 
+# --- the feature store -------------------------------------------------------------------------
+
+
+class FeatureStoreError(MLOpsError):
+    """A feature store operation failed (domain root)."""
+
+
+class FeatureDefinitionNotFoundError(FeatureStoreError, NotFoundError):
+    """No entity, feature view, feature service or on-demand view with that name (or version)."""
+
+
+class FeatureDefinitionExistsError(FeatureStoreError, AlreadyExistsError):
+    """A definition with that name exists with another, incompatible schema."""
+
+
+class InvalidFeatureInputError(FeatureStoreError, InvalidInputError):
+    """A definition, entity frame, feature reference or value is malformed."""
+
+
+class BreakingChangeError(FeatureStoreError, InvalidStateError):
+    """Applying would change a view's schema incompatibly; pass ``force`` for a new version."""
+
+
+class FeatureValidationError(FeatureStoreError, InvalidStateError):
+    """Feature data failed the view's expectations (at materialization or on a training set)."""
+
+    def __init__(self, message: str, report: object | None = None):
+        super().__init__(message)
+        self.report = report
+
+
+class FeatureBackendUnsupportedError(FeatureStoreError, InvalidStateError):
+    """The feature store's backend (``backend="feast"``) cannot do this operation."""
+
+
 __all__ = [
     "AlreadyExistsError",
     "ApprovalError",
     "ArtifactCorruptedError",
     "AuthenticationError",
     "BackendUnavailableError",
+    "BreakingChangeError",
     "ConfigError",
     "DeploymentError",
     "ExperimentAlreadyExistsError",
     "ExperimentError",
     "ExperimentNotFoundError",
+    "FeatureBackendUnsupportedError",
+    "FeatureDefinitionExistsError",
+    "FeatureDefinitionNotFoundError",
+    "FeatureStoreError",
+    "FeatureValidationError",
+    "InvalidFeatureInputError",
     "InvalidFilterError",
     "InvalidInputError",
     "InvalidParamError",

@@ -13,6 +13,13 @@ store.get_online_features([1001, 1002], feature_view="driver_stats").to_dict()
 ```
 """
 
+from mlops.errors import (
+    BreakingChangeError,
+    FeatureDefinitionNotFoundError,
+    FeatureStoreError,
+    FeatureValidationError,
+    InvalidFeatureInputError,
+)
 from mlops.features.entities import (
     Entity,
     Feature,
@@ -20,13 +27,6 @@ from mlops.features.entities import (
     FeatureView,
     OnDemandFeatureView,
     ValueType,
-)
-from mlops.features.errors import (
-    BreakingChangeError,
-    FeatureDefinitionNotFoundError,
-    FeatureStoreError,
-    FeatureValidationError,
-    InvalidFeatureInputError,
 )
 from mlops.features.feature_store import FeatureStore
 from mlops.features.online import OnlineFeatures

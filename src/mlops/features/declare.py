@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from mlops.errors import InvalidFeatureInputError
 from mlops.features import engine
 from mlops.features.entities import Entity, Feature, FeatureView, ValueType
-from mlops.features.errors import InvalidFeatureInputError
 from mlops.features.refs import infer_type
 from mlops.features.sources import Source
 

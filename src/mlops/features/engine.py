@@ -18,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
+from mlops.errors import InvalidFeatureInputError
 from mlops.features.entities import FeatureView, ValueType
-from mlops.features.errors import InvalidFeatureInputError
 from mlops.features.sources import FileSource, FrameSource, Source, SqlSource
 
 if TYPE_CHECKING:

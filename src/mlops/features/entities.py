@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from mlops.features.errors import InvalidFeatureInputError
+from mlops.errors import InvalidFeatureInputError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -19,9 +19,8 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from mlops.errors import ConfigError
+from mlops.errors import ConfigError, InvalidFeatureInputError
 from mlops.features.entities import ValueType
-from mlops.features.errors import InvalidFeatureInputError
 from mlops.features.online import OnlineFeatures
 
 

@@ -19,7 +19,12 @@ import pandas as pd
 import pyarrow as pa
 
 from mlops.config import MLOpsConfig, with_locations
-from mlops.errors import ConfigError, InvalidStateError
+from mlops.errors import (
+    ConfigError,
+    FeatureDefinitionNotFoundError,
+    InvalidFeatureInputError,
+    InvalidStateError,
+)
 from mlops.features import engine, offline, specs
 from mlops.features import online as lookup
 from mlops.features.declare import declare_view
@@ -32,7 +37,6 @@ from mlops.features.entities import (
     OnDemandFeatureView,
     ValueType,
 )
-from mlops.features.errors import FeatureDefinitionNotFoundError, InvalidFeatureInputError
 from mlops.features.feast_backend import FeastBackend, generate_repo
 from mlops.features.materialize import (
     EPOCH,

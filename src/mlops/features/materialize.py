@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from mlops.errors import FeatureValidationError
 from mlops.features.engine import Scanner, check_view_columns, quote, timestamp_sql
 from mlops.features.entities import FeatureView, ValueType
-from mlops.features.errors import FeatureValidationError
 from mlops.features.online import key_sql, payload_sql
 from mlops.features.store import OnlineStore, writing
 from mlops.features.validation import ValidationReport, check, column_stats

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mlops.errors import InvalidFeatureInputError
 from mlops.features.engine import (
     Scanner,
     check_view_columns,
@@ -34,7 +35,6 @@ from mlops.features.engine import (
     timestamp_sql,
 )
 from mlops.features.entities import FeatureView, ValueType
-from mlops.features.errors import InvalidFeatureInputError
 
 if TYPE_CHECKING:
     import duckdb

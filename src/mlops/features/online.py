@@ -16,10 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from mlops.errors import ConfigError
+from mlops.errors import ConfigError, InvalidFeatureInputError
 from mlops.features.engine import quote
 from mlops.features.entities import FeatureView, ValueType
-from mlops.features.errors import InvalidFeatureInputError
 from mlops.features.store import OnlineStore
 
 SEPARATOR = "\x1f"

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mlops.errors import BreakingChangeError, FeatureDefinitionNotFoundError
 from mlops.features import specs
 from mlops.features.entities import Definition, kind_of
-from mlops.features.errors import BreakingChangeError, FeatureDefinitionNotFoundError
 from mlops.features.store import DefinitionStore
 
 ORDER = {"entity": 0, "feature_view": 1, "on_demand_view": 2, "feature_service": 3}

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mlops.errors import InvalidFeatureInputError
 from mlops.features.entities import FeatureService, ValueType
-from mlops.features.errors import InvalidFeatureInputError
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mlops.errors import InvalidFeatureInputError
 from mlops.features.entities import (
     Definition,
     Entity,
@@ -22,7 +23,6 @@ from mlops.features.entities import (
     FeatureView,
     OnDemandFeatureView,
 )
-from mlops.features.errors import InvalidFeatureInputError
 from mlops.features.sources import FileSource
 
 SETTINGS = "feature_store.toml"

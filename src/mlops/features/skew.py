@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mlops.errors import InvalidStateError
+from mlops.errors import FeatureStoreError, InvalidStateError
 from mlops.features.engine import quote
-from mlops.features.errors import FeatureStoreError
 
 if TYPE_CHECKING:
     from mlops.features.feature_store import FeatureStore

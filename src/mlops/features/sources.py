@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from mlops.features.errors import InvalidFeatureInputError
+from mlops.errors import InvalidFeatureInputError
 
 FORMATS = ("parquet", "csv")
 

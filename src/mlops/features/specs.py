@@ -12,6 +12,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from mlops.errors import InvalidFeatureInputError
 from mlops.features.entities import (
     Definition,
     Entity,
@@ -20,7 +21,6 @@ from mlops.features.entities import (
     FeatureView,
     OnDemandFeatureView,
 )
-from mlops.features.errors import InvalidFeatureInputError
 from mlops.features.sources import source_from_spec
 from mlops.features.validation import Expectation
 

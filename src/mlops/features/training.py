@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
+from mlops.errors import FeatureValidationError, InvalidFeatureInputError
 from mlops.features.engine import literal
 from mlops.features.entities import FeatureView, OnDemandFeatureView, ValueType
-from mlops.features.errors import FeatureValidationError, InvalidFeatureInputError
 from mlops.features.validation import ValidationReport, check, column_stats
 
 if TYPE_CHECKING:

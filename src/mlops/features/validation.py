@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlops.features.errors import InvalidFeatureInputError
+from mlops.errors import InvalidFeatureInputError
 
 if TYPE_CHECKING:
     import duckdb

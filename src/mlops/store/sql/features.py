@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mlops.errors import FeatureDefinitionNotFoundError
 from mlops.experiments.entities import now_ms
-from mlops.features.errors import FeatureDefinitionNotFoundError
 from mlops.features.store import DefinitionStore, Materialization, StoredDefinition
 from mlops.store.sql import tables as t
 from mlops.store.sql.database import Database
