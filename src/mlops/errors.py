@@ -29,7 +29,8 @@ MLOpsError                               500
     ├── InvalidFeatureInputError         InvalidInputError   400
     ├── BreakingChangeError              InvalidStateError   409
     ├── FeatureValidationError           InvalidStateError   409
-    └── FeatureBackendUnsupportedError   InvalidStateError   409
+    ├── FeatureBackendUnsupportedError   InvalidStateError   409
+    └── SkewCheckError                   InvalidStateError   409
 ```
 """
 
@@ -218,6 +219,10 @@ class FeatureBackendUnsupportedError(FeatureStoreError, InvalidStateError):
     """The feature store's backend (``backend="feast"``) cannot do this operation."""
 
 
+class SkewCheckError(FeatureStoreError, InvalidStateError):
+    """Training/serving skew cannot be checked (e.g. the view was never materialized)."""
+
+
 __all__ = [
     "AlreadyExistsError",
     "ApprovalError",
@@ -255,4 +260,5 @@ __all__ = [
     "PermissionDeniedError",
     "RunNotFoundError",
     "SchemaOutdatedError",
+    "SkewCheckError",
 ]

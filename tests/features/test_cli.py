@@ -85,9 +85,10 @@ def test_plan_apply_list_materialize_get_online(repo: Path, tmp_path: Path) -> N
     assert got["stats__fresh"] == [True, True, False]
     rates = json.loads(run("features", "get-online", "rates", "1", "--repo", str(repo), *uri))
     assert rates["rating2"] == [9.0]
-    assert "All expectations hold" in run(
-        "features", "validate", "stats", "--skew", "--repo", str(repo), *uri
-    )
+    validated = run("features", "validate", "stats", "--skew", "--repo", str(repo), *uri)
+    assert "All expectations hold" in validated
+    assert "skew on 2 entities" in validated
+    assert "verdict" in validated
 
 
 def test_breaking_change_needs_force(repo: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from mlops.cli.render import config_from, console, print_json
 from mlops.features import FeatureStore, FeatureView
 from mlops.features.entities import kind_of
 from mlops.features.repo import SETTINGS, load_repo
+from mlops.features.skew import SkewReport
 from mlops.features.specs import to_spec
 
 app = typer.Typer(
@@ -190,17 +191,39 @@ def validate(
     failures = list(report.failures)
     if skew:
         checked = store.check_skew(feature_view)
-        console.print(f"skew on {checked.sampled} entities: {checked.mismatches}")
+        console.print(_skew_table(checked))
         failures += [
             f"{n} online values differ from offline for {f!r}"
             for f, n in checked.mismatches.items()
             if n
         ]
+        failures += [f"online and offline distributions of {f!r} differ" for f in checked.drifted]
     for failure in failures:
         console.print(f"[red]FAILED[/red] {failure}", highlight=False)
     if failures:
         raise typer.Exit(1)
     console.print("[green]All expectations hold.[/green]")
+
+
+def _skew_table(report: SkewReport) -> Table:
+    table = Table(title=f"skew on {report.sampled} entities as of {report.at:%Y-%m-%d %H:%M:%S}")
+    for column in ("feature", "differ", "test", "statistic", "p-value / distance", "verdict"):
+        table.add_column(column)
+    for name, n in report.mismatches.items():
+        test = report.tests.get(name)
+        if test is None or test.stattest is None:
+            table.add_row(name, str(n), "-", "-", "-", test.note if test else "-")
+            continue
+        verdict = "[red]drift[/red]" if test.drifted else "same"
+        table.add_row(
+            name,
+            str(n),
+            test.stattest,
+            f"{test.statistic:.4g}",
+            f"{test.score:.4g} (threshold {test.threshold:g})",
+            verdict,
+        )
+    return table
 
 
 @app.command("serve")

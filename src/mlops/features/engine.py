@@ -50,7 +50,7 @@ def literal(text: str) -> str:
 
 def matches(value_type: ValueType, duck_type: str) -> bool:
     """Whether a DuckDB column type can hold values of ``value_type``."""
-    base = duck_type.upper().split("(")[0].strip()
+    base = duck_type.upper().split("(")[0].strip().strip('"')  # DuckDB says "NULL", quoted
     if base == "NULL":  # a column with no value at all fits any type
         return True
     return any(base.startswith(family) for family in _FAMILIES[value_type])

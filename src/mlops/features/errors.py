@@ -11,6 +11,7 @@ from mlops.errors import (
     FeatureStoreError,
     FeatureValidationError,
     InvalidFeatureInputError,
+    SkewCheckError,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "FeatureStoreError",
     "FeatureValidationError",
     "InvalidFeatureInputError",
+    "SkewCheckError",
 ]

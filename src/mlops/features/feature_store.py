@@ -21,6 +21,7 @@ import pyarrow as pa
 from mlops.config import MLOpsConfig, with_locations
 from mlops.errors import (
     ConfigError,
+    FeatureBackendUnsupportedError,
     FeatureDefinitionNotFoundError,
     InvalidFeatureInputError,
     InvalidStateError,
@@ -692,7 +693,28 @@ class FeatureStore:
         )
         return validate_window(scanner.con, view, [k for k, _ in keys], window)
 
-    def check_skew(self, feature_view: str, sample: int = 100) -> SkewReport:
+    def check_skew(
+        self,
+        feature_view: str,
+        sample: int = 100,
+        *,
+        stattest: str | Mapping[str, str] | None = None,
+        threshold: float | Mapping[str, float] | None = None,
+    ) -> SkewReport:
         """Compare online values of a sample of entities with their offline point-in-time values
-        as of the view's last materialization (see ``skew.py``)."""
-        return check_skew(self, feature_view, sample)
+        as of the view's last materialization, exactly and with the monitoring domain's drift
+        tests (see ``skew.py``).
+
+        Args:
+            feature_view: The view's name.
+            sample: How many of its entities to compare.
+            stattest: A drift test name (``mlops.monitoring.STATTESTS``) for every feature or
+                per feature; default: chosen per column type, as model monitoring does.
+            threshold: The test's threshold, for every feature or per feature.
+        """
+        if self._feast is not None:
+            raise FeatureBackendUnsupportedError(
+                "the skew check is not supported by the feast backend: Feast keeps no record "
+                "of what was materialized when; use backend='mlops' for it"
+            )
+        return check_skew(self, feature_view, sample, stattest=stattest, threshold=threshold)
