@@ -197,6 +197,32 @@ def filesystem(protocol: str) -> Any:
     return fsspec.filesystem(protocol)
 
 
+def append_parquet(folder: str, frame: pd.DataFrame | pa.Table) -> str:
+    """Write ``frame`` as a new Parquet file in ``folder`` (local or a URL); returns its path.
+
+    A new, uniquely named file rather than a rewrite: readers of the folder see the rows once
+    the file is complete, and nothing already there is touched.
+    """
+    import time
+
+    import fsspec
+    import pyarrow.parquet as pq
+
+    table = (
+        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    )
+    if "://" in folder:
+        protocol, root = folder.split("://", 1)
+        fs = filesystem(protocol)
+    else:
+        fs, root = fsspec.filesystem("file"), folder
+    fs.makedirs(root, exist_ok=True)
+    path = f"{root}/push-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
+    with fs.open(path, "wb") as fh:
+        pq.write_table(table, fh)
+    return path
+
+
 def describe_frame(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, str]:
     """Column names and DuckDB types of a registered relation."""
     return {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE {quote(name)}").fetchall()}

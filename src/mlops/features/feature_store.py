@@ -21,10 +21,8 @@ import pyarrow as pa
 from mlops.config import MLOpsConfig, with_locations
 from mlops.errors import (
     ConfigError,
-    FeatureBackendUnsupportedError,
     FeatureDefinitionNotFoundError,
     InvalidFeatureInputError,
-    InvalidStateError,
 )
 from mlops.features import engine, offline, specs
 from mlops.features import online as lookup
@@ -38,7 +36,7 @@ from mlops.features.entities import (
     OnDemandFeatureView,
     ValueType,
 )
-from mlops.features.feast_backend import FeastBackend, generate_repo
+from mlops.features.feast_backend import FeastBackend, generate_repo, unsupported
 from mlops.features.materialize import (
     EPOCH,
     MaterializeResult,
@@ -166,6 +164,8 @@ class FeatureStore:
 
     def plan(self, *definitions: Definition, force: bool = False) -> Plan:
         """What ``apply`` would change; nothing is written."""
+        if self._feast is not None:
+            return self._feast.plan(definitions)[0]
         return make_plan(definitions, self.definitions, force)
 
     def apply(self, *definitions: Definition, force: bool = False) -> Plan:
@@ -174,7 +174,11 @@ class FeatureStore:
         Raises:
             BreakingChangeError: A view's schema changes incompatibly and ``force`` is False.
             InvalidFeatureInputError: A view's source lacks a column or has the wrong type.
+            FeatureBackendUnsupportedError: With ``backend="feast"``, a definition Feast cannot
+                hold (an on-demand view, a non-Parquet source, expectations).
         """
+        if self._feast is not None:  # Feast's registry holds them, replaced as they change
+            return self._feast.apply(definitions)
         batch_entities = {d.name: d for d in definitions if isinstance(d, Entity)}
         for d in definitions:
             if isinstance(d, FeatureView):
@@ -257,14 +261,7 @@ class FeatureStore:
             expectations=tuple(expectations),
         )  # fmt: skip
         if self._feast is not None:
-            if not isinstance(src, FileSource):
-                raise InvalidFeatureInputError("the Feast backend reads file sources only")
-            keys = [k for e in new_entities for k in e.join_keys]
-            features_typed = [(f.name, f.dtype) for f in view.features]
-            self._feast.register_feature_view(
-                name, keys, features_typed, view.ttl, src.path, view.timestamp_field,
-                view.created_timestamp_field,
-            )  # fmt: skip
+            self._feast.apply([*new_entities, view])
             return Completed(view)
         self.apply(*new_entities, view, force=force)
         return Completed(self.get_feature_view(name))
@@ -286,7 +283,9 @@ class FeatureStore:
         return view
 
     def get_feature_service(self, name: str) -> FeatureService:
-        """The stored feature service ``name``."""
+        """The stored feature service ``name`` (with ``backend="feast"``: Feast's)."""
+        if self._feast is not None:
+            return self._feast.get_feature_service(name)
         stored = self.definitions.get_definition("feature_service", name)
         service = specs.from_spec("feature_service", stored.spec, stored.version)
         assert isinstance(service, FeatureService)
@@ -356,14 +355,16 @@ class FeatureStore:
             known_at: Also require that a row had been written (created) by that time.
             full_feature_names: Name outputs ``view__feature`` instead of ``feature``.
         """
+        if isinstance(features, str):
+            features = self.get_feature_service(features)
         if self._feast is not None:
             if known_at:
-                raise InvalidStateError("known-at retrieval is not supported by the feast backend")
+                raise unsupported(
+                    "known-at retrieval", "Feast has no created <= T rule; use backend='mlops'"
+                )
             return self._feast_training_set(
                 entity_df, features, timestamp_column, full_feature_names
             )
-        if isinstance(features, str):
-            features = self.get_feature_service(features)
         refs = parse_refs(features)
         requests: dict[tuple[str, int | None], list[str]] = {}
         hidden: list[str] = []
@@ -435,8 +436,6 @@ class FeatureStore:
         self, entity_df: Any, features: Any, timestamp_column: str, full_feature_names: bool
     ) -> TrainingSet:
         assert self._feast is not None
-        if isinstance(features, str | FeatureService) or not isinstance(features, Sequence):
-            raise InvalidStateError("the Feast backend takes features as 'view:feature' references")
         frame = entity_df.to_pandas() if isinstance(entity_df, pa.Table) else entity_df
         frame = frame.rename(columns={timestamp_column: "event_timestamp"})
         result = self._feast.get_historical_features(frame, features, full_feature_names)
@@ -571,9 +570,11 @@ class FeatureStore:
         if (feature_view is None) == (features is None):
             raise InvalidFeatureInputError("give exactly one of feature_view= or features=")
         if self._feast is not None:
-            if feature_view is None:
-                raise InvalidStateError("the Feast backend looks up one feature_view= at a time")
-            return self._feast.get_online_features(entities, feature_view)
+            if isinstance(features, str):
+                features = self.get_feature_service(features)
+            return self._feast.get_online_features(
+                entities, feature_view, features, full_feature_names
+            )
         refs = parse_refs([feature_view] if feature_view is not None else features or [])
         wanted: dict[str, list[str]] = {}
         steps: list[OnDemandFeatureView] = []
@@ -630,7 +631,13 @@ class FeatureStore:
         """Write streaming rows straight to the online store (an older event never replaces a
         newer one); with ``to_offline`` also append them as a Parquet file to the view's folder.
         Returns the number of entities written.
+
+        With ``backend="feast"`` the rows go through Feast's ``write_to_online_store`` (and
+        ``write_to_offline_store``), where the last row pushed for a key wins, whatever its time.
         """
+        if self._feast is not None:
+            pushed_frame = rows.to_pandas() if isinstance(rows, pa.Table) else pd.DataFrame(rows)
+            return self._feast.push(feature_view, pushed_frame, to_offline)
         view, keys = self._view(feature_view)
         frame = rows if isinstance(rows, pd.DataFrame | pa.Table) else pd.DataFrame(list(rows))
         pushed = replace(view, source=FrameSource(frame, "push"))
@@ -661,23 +668,7 @@ class FeatureStore:
                 f"push(to_offline=True) appends Parquet files to the folder of feature view "
                 f"{view.name!r}, but its source is {src.to_spec()}; give it a folder source"
             )
-        import uuid
-
-        import fsspec
-        import pyarrow.parquet as pq
-
-        table = (
-            frame
-            if isinstance(frame, pa.Table)
-            else pa.Table.from_pandas(frame, preserve_index=False)
-        )
-        if "://" in src.path:
-            fs, root = engine.filesystem(src.path.split("://", 1)[0]), src.path.split("://", 1)[1]
-        else:
-            fs, root = fsspec.filesystem("file"), src.path
-        fs.makedirs(root, exist_ok=True)
-        with fs.open(f"{root}/push-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet", "wb") as fh:
-            pq.write_table(table, fh)
+        engine.append_parquet(src.path, frame)
 
     # --- validation ----------------------------------------------------------------------------
 
@@ -685,6 +676,10 @@ class FeatureStore:
         self, feature_view: str, start: datetime | None = None, end: datetime | None = None
     ) -> ValidationReport:
         """Statistics of a view's source rows in [start, end] and its expectations' outcome."""
+        if self._feast is not None:
+            raise unsupported(
+                "validation", "Feast has no expectations; validate with backend='mlops'"
+            )
         view, keys = self._view(feature_view)
         scanner = self._scanner()
         end_us = to_micros(end or datetime(9999, 1, 1, tzinfo=UTC))
@@ -713,8 +708,7 @@ class FeatureStore:
             threshold: The test's threshold, for every feature or per feature.
         """
         if self._feast is not None:
-            raise FeatureBackendUnsupportedError(
-                "the skew check is not supported by the feast backend: Feast keeps no record "
-                "of what was materialized when; use backend='mlops' for it"
+            raise unsupported(
+                "the skew check", "it compares mlops' own materializations; use backend='mlops'"
             )
         return check_skew(self, feature_view, sample, stattest=stattest, threshold=threshold)
