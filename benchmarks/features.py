@@ -161,7 +161,39 @@ def mlops_training(folder: Path, data: Path, entities: Path) -> dict[str, float]
         ).to_arrow_table()
         hand.append(clock() - start)
         assert hand_table.num_rows == len(entity_df)
-    return {"mlops": sorted(times)[1], "hand": sorted(hand)[1]}
+    tied = check_same_answer(data, entity_df, table, hand_table)
+    return {"mlops": sorted(times)[1], "hand": sorted(hand)[1], "tied_rows": float(tied)}
+
+
+def check_same_answer(data: Path, entity_df: Any, ours: Any, hand: Any) -> int:
+    """Assert mlops' training set equals the hand-written join's (outside the timing).
+
+    They may differ only where the hand-written ASOF join had to pick among feature rows with
+    the same driver and event time (it has no created-time tie-break; mlops takes the latest
+    created). Returns how many entity rows hit such a tie.
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("ours", ours)
+    con.register("hand", hand)
+    con.register("entities", entity_df)
+    cols = ", ".join(["driver_id", "event_timestamp", *FEATURES])
+    [(unexplained, tied)] = con.execute(
+        f"WITH o AS (SELECT DISTINCT {cols} FROM ours), h AS (SELECT DISTINCT {cols} FROM hand), "
+        "differ AS (SELECT DISTINCT driver_id, event_timestamp FROM "
+        "((SELECT * FROM o EXCEPT SELECT * FROM h) UNION ALL "
+        "(SELECT * FROM h EXCEPT SELECT * FROM o))), "
+        f"f AS (SELECT driver_id, event_timestamp AS t, count(*) AS c FROM read_parquet('{data}') "
+        "GROUP BY ALL), "
+        "tied AS (SELECT DISTINCT e.driver_id, e.event_timestamp FROM entities e ASOF JOIN f "
+        "ON e.driver_id = f.driver_id AND e.event_timestamp >= f.t WHERE f.c > 1) "
+        "SELECT (SELECT count(*) FROM (SELECT * FROM differ EXCEPT SELECT * FROM tied)), "
+        "(SELECT count(*) FROM tied)"
+    ).fetchall()
+    assert unexplained == 0, f"mlops and the hand-written join differ on {unexplained} entities"
+    return int(tied)
 
 
 def _percentile(values: list[float], q: float) -> float:
