@@ -72,7 +72,9 @@ def declare_view(
             cols = column_types()
             if fname not in cols:
                 raise InvalidFeatureInputError(
-                    f"feature view {name!r}: its source has no column {fname!r}"
+                    f"feature view {name!r}: its source has no column {fname!r}; name only "
+                    "features "
+                    f"the source has (columns: {', '.join(cols)})"
                 )
             ftype = infer_type(cols[fname], f"feature {fname!r} of view {name!r}")
         typed.append(Feature(fname, ValueType.parse(ftype, f"feature {fname!r}")))

@@ -134,7 +134,9 @@ class Scanner:
             ).fetchall()
         except duckdb.IOException as exc:
             raise InvalidFeatureInputError(
-                f"feature view {view.name!r}: cannot read its source {view.source.to_spec()}: {exc}"
+                f"feature view {view.name!r}: cannot read its source {view.source.to_spec()}: "
+                f"{exc}; "
+                "check that the path exists and holds files of the source's format"
             ) from exc
         return {str(r[0]): str(r[1]) for r in rows}
 
@@ -176,7 +178,9 @@ class Scanner:
             first = next(iterator, None)
         except sa.exc.DBAPIError as exc:
             raise InvalidFeatureInputError(
-                f"cannot read SQL table {source.table!r} ({source.uri or 'metadata store'}): {exc}"
+                f"cannot read SQL table {source.table!r} ({source.uri or 'metadata store'}): "
+                f"{exc}; "
+                "check the table name and the database URI"
             ) from exc
         if first is None:
             raise InvalidFeatureInputError(
@@ -233,11 +237,15 @@ def check_view_columns(view: FeatureView, columns: Mapping[str, str], keys: list
     where = f"feature view {view.name!r}"
     for key, key_type in keys:
         if key not in columns:
-            raise InvalidFeatureInputError(f"{where}: its source has no join key column {key!r}")
+            raise InvalidFeatureInputError(
+                f"{where}: its source has no join key column {key!r}; add it to the source, or "
+                "use an entity whose join keys the source has"
+            )
         if not matches(key_type, columns[key]):
             raise InvalidFeatureInputError(
                 f"{where}: join key {key!r} is {columns[key]} in the source but the entity "
-                f"declares {key_type.value}"
+                f"declares {key_type.value}; declare the key with the source's type, or cast "
+                "the column"
             )
     for ts in (view.timestamp_field, view.created_timestamp_field):
         if ts is not None:
@@ -251,10 +259,12 @@ def check_view_columns(view: FeatureView, columns: Mapping[str, str], keys: list
         if feature.name not in columns:
             raise InvalidFeatureInputError(
                 f"{where}: its source has no column {feature.name!r} for feature "
-                f"{feature.name!r} (columns: {', '.join(columns)})"
+                f"{feature.name!r}; rename the feature or the column (columns: "
+                f"{', '.join(columns)})"
             )
         if not matches(feature.dtype, columns[feature.name]):
             raise InvalidFeatureInputError(
                 f"{where}: feature {feature.name!r} is declared {feature.dtype.value} but the "
-                f"source column is {columns[feature.name]}"
+                f"source column is {columns[feature.name]}; declare the type the column has, "
+                "or cast the column"
             )

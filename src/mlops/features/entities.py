@@ -111,7 +111,8 @@ class Entity:
         for _key, kind in keys:
             if kind not in (ValueType.INT64, ValueType.STRING):
                 raise InvalidFeatureInputError(
-                    f"entity {name!r}: join keys must be int64 or string, not {kind.value}"
+                    f"entity {name!r}: join keys must be int64 or string, not {kind.value}; "
+                    "cast the key column to integers or strings"
                 )
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "join_keys", keys)
@@ -174,14 +175,24 @@ class FeatureView:
         if isinstance(self.tags, Mapping):
             object.__setattr__(self, "tags", tuple(sorted(self.tags.items())))
         if not self.entities:
-            raise InvalidFeatureInputError(f"feature view {self.name!r} needs at least one entity")
+            raise InvalidFeatureInputError(
+                f"feature view {self.name!r} needs at least one entity; name the entities "
+                "whose join keys identify its rows"
+            )
         if not self.features:
-            raise InvalidFeatureInputError(f"feature view {self.name!r} needs at least one feature")
+            raise InvalidFeatureInputError(
+                f"feature view {self.name!r} needs at least one feature; list its feature columns"
+            )
         names = [f.name for f in self.features]
         if len(set(names)) != len(names):
-            raise InvalidFeatureInputError(f"feature view {self.name!r} names a feature twice")
+            raise InvalidFeatureInputError(
+                f"feature view {self.name!r} names a feature twice; remove the duplicate"
+            )
         if self.ttl is not None and self.ttl.total_seconds() < 0:
-            raise InvalidFeatureInputError(f"feature view {self.name!r}: ttl cannot be negative")
+            raise InvalidFeatureInputError(
+                f"feature view {self.name!r}: ttl cannot be negative; give a positive "
+                "timedelta, or None for values that never expire"
+            )
         if self.ttl is not None and self.ttl.total_seconds() == 0:
             object.__setattr__(self, "ttl", None)  # 0 means unlimited, as None does
 
@@ -215,7 +226,10 @@ class FeatureService:
         _check_name("feature service", self.name)
         object.__setattr__(self, "features", tuple(self.features))
         if not self.features:
-            raise InvalidFeatureInputError(f"feature service {self.name!r} lists no features")
+            raise InvalidFeatureInputError(
+                f"feature service {self.name!r} lists no features; give it 'view:feature' "
+                "or 'view' references"
+            )
 
 
 Transform = Callable[["pd.DataFrame"], "pd.DataFrame"]

@@ -65,7 +65,8 @@ def _online_yaml(uri: str, folder: Path) -> str:
         db = parts.path.strip("/") or "0"
         return f'online_store:\n  type: redis\n  connection_string: "{parts.netloc},db={db}"\n'
     raise ConfigError(
-        f"the Feast backend supports sqlite:/// and redis:// online stores, not {uri!r}"
+        f"the Feast backend supports sqlite:/// and redis:// online stores, not {uri!r}; "
+        "use sqlite:///PATH or redis://HOST:PORT/DB"
     )
 
 
@@ -295,7 +296,7 @@ class FeastBackend:
         if missing:
             raise InvalidFeatureInputError(
                 f"push to feature view {view_name!r}: the rows lack its join key column(s) "
-                f"{', '.join(missing)}"
+                f"{', '.join(missing)}; include them in every row"
             )
         self.store.write_to_online_store(view_name, frame.copy())  # Feast converts in place
         if to_offline:
@@ -400,5 +401,7 @@ def _entity_rows(entities: Any, keys: list[str]) -> list[dict[str, Any]]:
             )
         rows.append(values if isinstance(values, dict) else dict(zip(keys, values, strict=True)))
     if not rows:
-        raise InvalidFeatureInputError("get_online_features needs at least one entity")
+        raise InvalidFeatureInputError(
+            "get_online_features needs at least one entity; pass the keys to look up"
+        )
     return rows

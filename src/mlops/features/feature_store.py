@@ -214,7 +214,7 @@ class FeatureStore:
             if ref.feature is not None and ref.feature not in {f.name for f in target.features}:
                 raise InvalidFeatureInputError(
                     f"feature service {service.name!r}: feature view {ref.view!r} has no feature "
-                    f"{ref.feature!r}"
+                    f"{ref.feature!r}; it has {', '.join(f.name for f in target.features)}"
                 )
 
     def register_feature_view(
@@ -568,7 +568,10 @@ class FeatureStore:
             full_feature_names: Name outputs ``view__feature``.
         """
         if (feature_view is None) == (features is None):
-            raise InvalidFeatureInputError("give exactly one of feature_view= or features=")
+            raise InvalidFeatureInputError(
+                "give exactly one of feature_view= (all of a view's features) or features= "
+                "('view:feature' references or a feature service)"
+            )
         if self._feast is not None:
             if isinstance(features, str):
                 features = self.get_feature_service(features)

@@ -65,7 +65,9 @@ def as_arrow(entity_df: pd.DataFrame | pa.Table) -> pa.Table:
             f"{type(entity_df).__name__}"
         )
     if ROW in table.column_names or TS in table.column_names:
-        raise InvalidFeatureInputError(f"entity_df may not have columns named {ROW} or {TS}")
+        raise InvalidFeatureInputError(
+            f"entity_df may not have columns named {ROW} or {TS} (the query's own); rename them"
+        )
     return table.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
 
 
@@ -171,7 +173,8 @@ def build_query(
         if known_at and req.view.created_timestamp_field is None:
             raise InvalidFeatureInputError(
                 f"known-at retrieval needs created timestamps, and feature view "
-                f"{req.view.name!r} has no created_timestamp_field"
+                f"{req.view.name!r} has no created_timestamp_field; set one on the view, or "
+                "leave known_at off"
             )
         ctes.append(_view_cte(scanner, req, i, known_at, bounds))
         keys_eq = [
@@ -216,7 +219,9 @@ def _check_entity_keys(entity_cols: dict[str, str], requests: list[ViewRequest])
         for key, key_type in req.keys:
             if key not in entity_cols:
                 raise InvalidFeatureInputError(
-                    f"entity_df has no column {key!r}, a join key of feature view {req.view.name!r}"
+                    f"entity_df has no column {key!r}, a join key of feature view "
+                    f"{req.view.name!r}; "
+                    "add the column to entity_df"
                 )
             if not matches(key_type, entity_cols[key]):
                 raise InvalidFeatureInputError(
