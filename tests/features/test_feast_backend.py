@@ -7,6 +7,8 @@ SQLAlchemy ranges of its own); skipped elsewhere.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from mlops.features import (
     FileSource,
     OnDemandFeatureView,
 )
+from mlops.features.feast_backend import generate_repo
 
 pytest.importorskip("feast", reason="backend='feast' needs Feast: pip install 'mlops[feast]'")
 pytestmark = pytest.mark.filterwarnings("ignore")  # Feast warns about its own deprecations
@@ -230,12 +233,29 @@ def test_compound_keys_become_one_feast_entity_per_key(tmp_path: Path) -> None:
     ]
 
 
+@pytest.fixture
+def feast_online(tmp_path: Path, online_uri: str) -> Iterator[str]:
+    """The online store for a Feast repository of a project of its own: Feast's Redis keys
+    end with the project's name instead of having a prefix, so they are found and removed."""
+    project = f"t{uuid.uuid4().hex[:10]}"
+    folder = tmp_path / ".mlops" / "feast"
+    generate_repo(folder, online_uri.split("?", 1)[0])
+    config = folder / "feature_store.yaml"
+    config.write_text(config.read_text().replace("project: mlops", f"project: {project}"))
+    yield online_uri.split("?", 1)[0]
+    if online_uri.startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(online_uri.split("?", 1)[0])
+        for key in client.scan_iter(match=f"*{project}"):
+            client.delete(key)
+        client.close()
+
+
 def test_push_writes_feasts_online_store_and_optionally_its_offline_store(
-    tmp_path: Path, online_uri: str
+    tmp_path: Path, feast_online: str
 ) -> None:
-    if online_uri.startswith("redis") and "?prefix=" in online_uri:
-        online_uri = online_uri.split("?", 1)[0]  # Feast's Redis store has no key prefix
-    store = feast_store(tmp_path, online_uri)
+    store = feast_store(tmp_path, feast_online)
     store.apply(*stats_definitions(tmp_path, one_file=True))
     store.materialize(None, at(30))
     pushed = pd.DataFrame(
@@ -275,9 +295,11 @@ def test_what_feast_cannot_do_is_a_clear_error(tmp_path: Path) -> None:
     store = feast_store(tmp_path)
     driver, view, _ = stats_definitions(tmp_path)
     store.apply(driver, view)
-    odfv = OnDemandFeatureView("doubled", ["stats:value"], [Feature("value2")], function=_double)
+    inline = OnDemandFeatureView(
+        "inline", ["stats:value"], [Feature("value2")], function=lambda f: f.rename(columns=str)
+    )
     cases = [
-        (lambda: store.apply(odfv), r"on-demand view 'doubled' is not supported .*@on_demand"),
+        (lambda: store.apply(inline), r"'inline', whose function is not importable by name"),
         (lambda: store.validate("stats"), r"validation is not supported by the feast backend"),
         (lambda: store.check_skew("stats"), r"skew check is not supported by the feast backend"),
         (
@@ -313,3 +335,23 @@ def test_what_feast_cannot_do_is_a_clear_error(tmp_path: Path) -> None:
 
 def _double(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"value2": frame["value"] * 2})
+
+
+def test_on_demand_views_run_the_same_function_in_feast(tmp_path: Path) -> None:
+    store = feast_store(tmp_path)
+    driver, view, _ = stats_definitions(tmp_path)
+    doubled = OnDemandFeatureView("doubled", ["stats:value"], [Feature("value2")], function=_double)
+    plan = store.apply(driver, view, doubled, FeatureService("with_odfv", ["doubled:value2"]))
+    assert ("on_demand_view", "doubled", "create") in [
+        (c.kind, c.name, c.action) for c in plan.changes
+    ]
+    entity_df = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [at(11), at(6)]})
+    training = store.get_historical_features(entity_df, ["doubled:value2"]).to_pandas()
+    assert dict(zip(training.driver_id, training.value2, strict=True)) == {1: 4.0, 2: 10.0}
+    store.materialize(None, at(30))
+    online = store.get_online_features([2, 1], features=["doubled:value2", "stats:trips"])
+    assert online["value2"] == [10.0, 4.0]
+    assert online["trips"] == [7, 4]
+    assert set(online.event_timestamps) == {"stats"}
+    by_service = store.get_online_features([1], features="with_odfv", full_feature_names=True)
+    assert by_service["doubled__value2"] == [4.0]

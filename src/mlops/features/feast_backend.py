@@ -8,8 +8,7 @@ through Feast's own API (``apply``, ``get_historical_features``, ``materialize``
 ``get_online_features``, ``write_to_online_store``/``write_to_offline_store`` for pushes,
 ``FeatureService``), so the results are Feast's, including where its semantics differ from
 mlops' (see docs/features.md, "Feast backend"). What Feast has no API for (expectations,
-known-at retrieval, the skew check, on-demand views from mlops functions) raises
-``FeatureBackendUnsupportedError``.
+known-at retrieval, the skew check) raises ``FeatureBackendUnsupportedError``.
 
 Mapping: an mlops entity with one join key is a Feast entity of the same name; a compound one
 becomes one Feast entity per key (Feast entities have a single join key), named
@@ -210,10 +209,52 @@ class FeastBackend:
             name=service.name, features=refs, description=service.description
         )
 
+    def _on_demand(self, odfv: OnDemandFeatureView, views: Mapping[str, Any]) -> Any:
+        """A Feast on-demand view running the mlops function: Feast stores the UDF as source
+        text, so the text imports the function by its reference, as mlops does elsewhere."""
+        module, _, qualname = odfv.function_ref.partition(":")
+        if not module or not qualname or "<" in qualname:
+            raise unsupported(
+                f"on-demand view {odfv.name!r}, whose function is not importable by name,",
+                "define the function at the top level of a module (not inline or as a lambda)",
+            )
+        by_view: dict[str, list[str]] = {}
+        for ref in odfv.inputs:
+            view_name, _, feature = ref.partition(":")
+            by_view.setdefault(view_name, []).append(feature)
+        sources = []
+        for view_name, features in by_view.items():
+            view = views.get(view_name) or self.store.get_feature_view(view_name)
+            sources.append(view[features])
+        inputs = [ref.partition(":")[2] for ref in odfv.inputs]
+        name = f"{odfv.name.replace('-', '_').replace('.', '_')}_udf"
+        text = (
+            f"def {name}(frame):\n"
+            "    import importlib\n"
+            f"    fn = importlib.import_module({module!r})\n"
+            f"    for part in {qualname!r}.split('.'):\n"
+            "        fn = getattr(fn, part)\n"
+            f"    return fn(frame[{inputs!r}])\n"
+        )
+        namespace: dict[str, Any] = {}
+        exec(text, namespace)
+        return self.feast.OnDemandFeatureView(
+            name=odfv.name,
+            sources=sources,
+            schema=[
+                self.feast.Field(name=f.name, dtype=self._type(f.dtype)) for f in odfv.features
+            ],
+            udf=namespace[name],
+            udf_string=text,
+            mode="pandas",
+            description=odfv.description,
+        )
+
     def _exists(self, kind: str, name: str) -> bool:
         listed = {
             "entity": self.store.list_entities,
             "feature_view": self.store.list_feature_views,
+            "on_demand_view": self.store.list_on_demand_feature_views,
             "feature_service": self.store.list_feature_services,
         }[kind]()
         return any(o.name == name for o in listed)
@@ -224,18 +265,16 @@ class FeastBackend:
         batch = {d.name: self._entities(d) for d in definitions if isinstance(d, Entity)}
         objects: list[Any] = []
         changes = []
-        order = {Entity: 0, FeatureView: 1, FeatureService: 2}
-        for d in sorted(definitions, key=lambda d: order.get(type(d), 3)):
-            if isinstance(d, OnDemandFeatureView):
-                raise unsupported(
-                    f"on-demand view {d.name!r}",
-                    "define it in the Feast repository with @on_demand_feature_view, or use "
-                    "backend='mlops'",
-                )
+        views: dict[str, Any] = {}
+        order = {Entity: 0, FeatureView: 1, OnDemandFeatureView: 2, FeatureService: 3}
+        for d in sorted(definitions, key=lambda d: order[type(d)]):
             if isinstance(d, Entity):
                 kind, made = "entity", batch[d.name]
             elif isinstance(d, FeatureView):
-                kind, made = "feature_view", [self._view(d, batch)]
+                views[d.name] = self._view(d, batch)
+                kind, made = "feature_view", [views[d.name]]
+            elif isinstance(d, OnDemandFeatureView):
+                kind, made = "on_demand_view", [self._on_demand(d, views)]
             else:
                 kind, made = "feature_service", [self._service(d)]
             objects += made
@@ -248,6 +287,21 @@ class FeastBackend:
         plan, objects = self.plan(definitions)
         self.store.apply(objects)
         return plan
+
+    def _any_view(self, name: str) -> Any:
+        """A feature view or on-demand view of Feast's registry."""
+        errors = self.feast.errors
+        try:
+            return self.store.get_feature_view(name)
+        except errors.FeatureViewNotFoundException:
+            pass
+        try:
+            return self.store.get_on_demand_feature_view(name)
+        except errors.OnDemandFeatureViewNotFoundException:
+            raise FeatureDefinitionNotFoundError(
+                f"no feature view or on-demand view {name!r} in the Feast registry; apply it "
+                "first (`feast feature-views list` shows what exists)"
+            ) from None
 
     def get_feature_service(self, name: str) -> FeatureService:
         """A Feast feature service, as mlops' ``FeatureService`` of ``view:feature`` refs."""
@@ -351,13 +405,18 @@ class FeastBackend:
             else wanted
         )
         by_view: dict[str, list[str]] = {}
+        views: dict[str, Any] = {}  # the stored views, with their keys and TTLs
+        on_demand: set[str] = set()
         for ref in parse_refs(refs):
+            view = self._any_view(ref.view)
             names = by_view.setdefault(ref.view, [])
-            if ref.feature is None:
-                names += [f.name for f in self.store.get_feature_view(ref.view).features]
+            names += [f.name for f in view.features] if ref.feature is None else [ref.feature]
+            if isinstance(view, self.feast.OnDemandFeatureView):
+                on_demand.add(ref.view)
+                for source in view.source_feature_view_projections:
+                    views.setdefault(source, self.store.get_feature_view(source))
             else:
-                names.append(ref.feature)
-        views = {name: self.store.get_feature_view(name) for name in by_view}
+                views[ref.view] = view
         keys = list(dict.fromkeys(c.name for v in views.values() for c in v.entity_columns))
         rows = _entity_rows(entities, keys)
         result = self.store.get_online_features(
@@ -367,7 +426,13 @@ class FeastBackend:
         stamps: dict[str, list[datetime | None]] = {}
         fresh: dict[str, list[bool]] = {}
         now = datetime.now(UTC)
+        for name in on_demand:  # computed at request time: no event time of their own
+            for feature in by_view[name]:
+                column = f"{name}__{feature}" if full_feature_names else feature
+                columns[column] = result[column]
         for name, view in views.items():
+            if name not in by_view:
+                continue  # only read as an on-demand view's input
             first = by_view[name][0]
             seconds = result.get(
                 f"{name}__{first}__ts" if full_feature_names else f"{first}__ts",

@@ -636,7 +636,8 @@ class FeatureStore:
         Returns the number of entities written.
 
         With ``backend="feast"`` the rows go through Feast's ``write_to_online_store`` (and
-        ``write_to_offline_store``), where the last row pushed for a key wins, whatever its time.
+        ``write_to_offline_store``); Feast's SQLite store keeps the last row pushed for a key,
+        whatever its time.
         """
         if self._feast is not None:
             pushed_frame = rows.to_pandas() if isinstance(rows, pa.Table) else pd.DataFrame(rows)
