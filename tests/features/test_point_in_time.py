@@ -375,3 +375,8 @@ def test_feature_rows_of_keys_not_asked_for_do_not_change_answers(
     simple_view(store, tmp_path, rows, ttl=timedelta(minutes=5))
     entities = entity_frame([(1, at(29)), (1, at(33)), (1, at(40))])
     assert values(store, entities, ["stats:value"]) == [None, 2.0, None]
+
+
+def test_a_ttl_of_centuries_is_as_good_as_unlimited(store: FeatureStore, tmp_path: Path) -> None:
+    simple_view(store, tmp_path, [row(1, 0, 1.0)], ttl=timedelta(days=5 * 10**8))
+    assert values(store, entity_frame([(1, at(10**6))]), ["stats:value"]) == [1.0]

@@ -90,9 +90,9 @@ def _prune(req: ViewRequest, bounds: Bounds, ts: str) -> str:
     where = [f"EXISTS (SELECT 1 FROM {quote(bounds.entities)} x WHERE {keys})"]
     if bounds.low is not None and bounds.high is not None:
         where.append(f"{ts} <= make_timestamp({bounds.high})")
-        if req.view.ttl is not None:
-            low = bounds.low - int(req.view.ttl.total_seconds() * 1_000_000)
-            where.append(f"{ts} >= make_timestamp({low})")
+        ttl = _ttl_micros(req.view)
+        if ttl is not None:
+            where.append(f"{ts} >= make_timestamp({bounds.low - ttl})")
     return " WHERE " + " AND ".join(where)
 
 
@@ -122,6 +122,7 @@ def _view_cte(scanner: Scanner, req: ViewRequest, i: int, known_at: bool, bounds
 
 
 _HIGH = 2**64
+_FOREVER = 2**62  # microseconds (~146,000 years): a longer TTL is taken as unlimited
 _OFFSET = 2**63
 
 
@@ -133,11 +134,18 @@ def _order_key(ts: str, created: str | None) -> str:
     return f"(epoch_us({ts})::HUGEINT * {_HIGH} + {low})"
 
 
+def _ttl_micros(view: FeatureView) -> int | None:
+    """The view's TTL in microseconds; None when unlimited (or too long for a timestamp)."""
+    if view.ttl is None:
+        return None
+    micros = int(view.ttl.total_seconds() * 1_000_000)
+    return micros if micros < _FOREVER else None
+
+
 def _ttl_guard(req: ViewRequest, i: int, alias: str) -> str:
-    ttl = req.view.ttl
-    if ttl is None:
+    micros = _ttl_micros(req.view)
+    if micros is None:
         return "TRUE"
-    micros = int(ttl.total_seconds() * 1_000_000)
     return f"{alias}.__ts{i} >= e.{TS} - to_microseconds({micros})"
 
 
