@@ -122,9 +122,9 @@ class ServerState:
     @property
     def feature_store(self) -> FeatureStore:
         """The feature store online lookups read: the served database's definitions and the
-        configuration's default online store (``<home>/online.db``), the one a
-        ``FeatureStore(config=...)`` with the same home materializes into. Its connection is
-        opened on the first lookup."""
+        configuration's ``features.online_store`` (``<home>/online.db`` when unset), the one a
+        ``FeatureStore(config=...)`` with the same configuration materializes into. Its
+        connection is opened on the first lookup."""
         if self._features is None:
             definitions = self.definitions
             with self._lock:
