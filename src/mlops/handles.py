@@ -30,3 +30,17 @@ class Completed(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Completed({self.value!r})"
+
+
+class Awaitable:
+    """Mixin for a finished result that the seed awaits: ``await x`` is ``x`` itself.
+
+    Lets a synchronous call's return value (a promoted ``ModelVersion``, an A/B test's results)
+    be awaited as the seed writes it, while plain callers use it directly.
+    """
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self
+        yield  # makes this a generator, as __await__ must be
