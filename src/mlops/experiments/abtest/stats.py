@@ -59,7 +59,7 @@ def two_proportion_ztest(
     se = np.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
     z = diff / se0 if se0 > 0 else 0.0
     p_value = float(2 * st.norm.sf(abs(z)))
-    half = st.norm.ppf(1 - alpha / 2) * se
+    half = float(st.norm.ppf(1 - alpha / 2) * se)
     return TestResult("z-test", p_a, p_b, diff, diff - half, diff + half, float(z), p_value)
 
 
