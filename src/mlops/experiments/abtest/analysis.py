@@ -285,7 +285,7 @@ def analyze_frame(
     return ABTestResults(
         test_id=plan.test_id,
         test_name=plan.name,
-        control=plan.control,
+        control_variant=plan.control,
         primary_metric=primary.name,
         alpha=plan.alpha,
         correction=plan.correction,

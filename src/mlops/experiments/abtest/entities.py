@@ -142,11 +142,12 @@ class SequentialLooks:
 
 @dataclass(frozen=True)
 class ABTestResults(Awaitable):
-    """An analysis of an A/B test; variants are attributes (``results.model_b``)."""
+    """An analysis of an A/B test; variants are attributes (``results.model_b``) unless the name
+    is also a field (then ``results["name"]``)."""
 
     test_id: str
     test_name: str
-    control: str
+    control_variant: str
     primary_metric: str
     alpha: float
     correction: str
@@ -165,6 +166,13 @@ class ABTestResults(Awaitable):
         raise AttributeError(
             f"A/B test results have no attribute or variant {name!r}; variants: {sorted(variants)}"
         )
+
+    def __getitem__(self, variant: str) -> VariantResult:
+        """``results["control"]``: works for any variant name, even one that is also a field."""
+        try:
+            return self.variants[variant]
+        except KeyError:
+            raise KeyError(f"no variant {variant!r}; variants: {sorted(self.variants)}") from None
 
     @property
     def winner(self) -> str | None:

@@ -304,8 +304,10 @@ class ABTestFramework:
 
     def _outcomes(self, rows: Iterable[Mapping[str, Any]], default_at: int) -> list[Outcome]:
         names = {m.name for m in self.metrics if m.kind != "classification"}
+        binary = {m.name for m in self.metrics if m.kind == "proportion"}
         if any(m.kind == "classification" for m in self.metrics):
             names |= set(RESERVED)
+            binary |= set(RESERVED)
         out = []
         for row in rows:
             unit = row.get("unit_id")
@@ -332,6 +334,11 @@ class ABTestFramework:
                 if not isinstance(value, int | float) or not math.isfinite(value):
                     raise InvalidABTestError(
                         f"metric {metric!r} of unit {unit!r} must be a finite number, got {value!r}"
+                    )
+                if metric in binary and value not in (0, 1):
+                    raise InvalidABTestError(
+                        f"{metric!r} is a 0/1 outcome (1 = converted / positive); unit {unit!r} "
+                        f"logged {value!r}"
                     )
                 out.append(Outcome(variant, unit, metric, float(value), at))
         return out
