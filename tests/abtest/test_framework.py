@@ -11,7 +11,7 @@ import pytest
 
 from mlops.config import MLOpsConfig
 from mlops.errors import InvalidInputError, InvalidStateError, NotFoundError
-from mlops.experiments.abtest import ABTestFramework, ABTestExistsError
+from mlops.experiments.abtest import ABTestExistsError, ABTestFramework
 from mlops.experiments.abtest.analysis import DAY_MS
 from mlops.experiments.abtest.assignment import assign
 from mlops.experiments.abtest.srm import srm_check
@@ -96,7 +96,9 @@ def test_live_test_declares_a_winner_mid_test(ab_config: MLOpsConfig) -> None:
     assert results.verdict.status == "winner", results.verdict
     assert results.verdict.winner == "treatment"
     looks = results.sequential[0]
-    assert len(looks.z_values) == 6 and looks.crossed_at is not None and not looks.complete
+    assert len(looks.z_values) == 6
+    assert looks.crossed_at is not None
+    assert not looks.complete
     assert results.treatment.performance > results["control"].performance  # a field's name
     tests = {c.metric: c.test for c in results.comparisons}
     assert tests == {"conversion": "z-test", "revenue": "welch", "latency_ms": "mann-whitney"}
@@ -130,8 +132,10 @@ def test_sample_ratio_mismatch_blocks_the_verdict(sqlite_config: MLOpsConfig) ->
     ]  # fmt: skip
     test.log_outcomes(rows)
     results = test.analyze()
-    assert results.srm is not None and results.srm.mismatch
-    assert results.verdict.status == "srm_mismatch" and results.verdict.winner is None
+    assert results.srm is not None
+    assert results.srm.mismatch
+    assert results.verdict.status == "srm_mismatch"
+    assert results.verdict.winner is None
     assert results.verdict.blocked
     with pytest.raises(InvalidStateError, match="no winner"):
         test.promote_winner(results)

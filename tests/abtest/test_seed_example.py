@@ -70,17 +70,20 @@ def test_seed_example_2_runs_as_written(detectors: pd.DataFrame) -> None:
         assert a.units + b.units == len(test_dataset)
         assert abs(a.units - b.units) < 0.06 * len(test_dataset)
         for variant in (a, b):
-            assert 0.3 < variant.precision <= 1 and 0.3 < variant.recall <= 1
+            assert 0.3 < variant.precision <= 1
+            assert 0.3 < variant.recall <= 1
             assert variant.performance == variant.precision  # the primary (first) metric
         assert {c.metric for c in test_results.comparisons} == {"precision", "recall", "f1_score"}
-        assert test_results.srm is not None and not test_results.srm.mismatch
+        assert test_results.srm is not None
+        assert not test_results.srm.mismatch
         winner = "lof_v1" if b.performance > a.performance else "isolation_forest_v1"
         assert ModelRegistry().get_model(winner, stage="production").version == 1
 
     asyncio.run(example())
     stored = Direct.load("isolation_forest_vs_lof").record
     assert stored.models == {"model_a": "isolation_forest_v1/1", "model_b": "lof_v1/1"}
-    assert stored.result is not None and stored.result["mode"] == "offline"
+    assert stored.result is not None
+    assert stored.result["mode"] == "offline"
 
 
 def test_promote_winner_records_the_test(detectors: pd.DataFrame) -> None:
@@ -97,4 +100,6 @@ def test_promote_winner_records_the_test(detectors: pd.DataFrame) -> None:
     promoted = test.promote_winner(results, registry=registry)
     event = registry.history(promoted.name, promoted.version)[-1]  # type: ignore[union-attr]
     assert event.to_value == "production"
-    assert event.comment is not None and "replay" in event.comment and test.id in event.comment
+    assert event.comment is not None
+    assert "replay" in event.comment
+    assert test.id in event.comment

@@ -193,7 +193,7 @@ def _verdict(
             "srm_mismatch",
             None,
             f"sample ratio mismatch (chi-square p = {srm.p_value:.2g}): units {srm.observed} "
-            f"against expected {({k: round(v) for k, v in srm.expected.items()})}; fix "
+            f"against expected { ({k: round(v) for k, v in srm.expected.items()}) }; fix "
             "assignment or logging before trusting any difference",
         )
     sign = 1 if spec.higher_is_better else -1
@@ -243,9 +243,7 @@ def _verdict(
     return Verdict("no_difference", None, f"no significant difference on {spec.name} ({how})")
 
 
-def analyze_frame(
-    frame: pd.DataFrame, plan: Plan, *, live: bool, now_ms: int
-) -> ABTestResults:
+def analyze_frame(frame: pd.DataFrame, plan: Plan, *, live: bool, now_ms: int) -> ABTestResults:
     """Analyze outcomes (columns ``variant, unit_id, metric, value, at``) under ``plan``.
 
     Raises:
@@ -278,9 +276,7 @@ def analyze_frame(
             name=v,
             units=int(counts.get(v, 0)),
             metrics=values,
-            performance=None
-            if math.isnan(perf)
-            else (perf if primary.higher_is_better else -perf),
+            performance=None if math.isnan(perf) else (perf if primary.higher_is_better else -perf),
         )
     return ABTestResults(
         test_id=plan.test_id,

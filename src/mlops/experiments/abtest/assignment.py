@@ -25,7 +25,9 @@ SPLIT_TOLERANCE = 1e-6
 def check_split(split: Mapping[str, float]) -> dict[str, float]:
     """The split as floats; refuses an empty one, negative shares, or shares not summing to 1."""
     if not split:
-        raise InvalidInputError("traffic_split needs at least two variants, e.g. {'a': 0.5, 'b': 0.5}")
+        raise InvalidInputError(
+            "traffic_split needs at least two variants, e.g. {'a': 0.5, 'b': 0.5}"
+        )
     out: dict[str, float] = {}
     for name, share in split.items():
         if not isinstance(name, str) or not name.strip():

@@ -8,6 +8,7 @@ treatment-vs-control test with its interval, raw and corrected p-values.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -186,7 +187,18 @@ class ABTestResults(Awaitable):
         raise KeyError(f"no comparison of metric {metric!r} for treatment {treatment!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON-ready data; NaN and infinities (a metric with no units) become None."""
+        return _finite(asdict(self))  # type: ignore[no-any-return]
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlops.errors import AlreadyExistsError, NotFoundError
 from mlops.experiments.abtest import power as pw
 from mlops.experiments.abtest.analysis import CORRECTIONS, DAY_MS, Plan, analyze_frame
 from mlops.experiments.abtest.assignment import assign, assign_many, check_split
@@ -27,7 +28,6 @@ from mlops.experiments.abtest.bandit import thompson_weights
 from mlops.experiments.abtest.entities import ABTestRecord, ABTestResults, Outcome
 from mlops.experiments.abtest.errors import (
     ABTestExistsError,
-    ABTestNotFoundError,
     ABTestStateError,
     InvalidABTestError,
 )
@@ -68,8 +68,8 @@ def _as_labels(pred: np.ndarray[Any, Any], label: np.ndarray[Any, Any]) -> np.nd
     +1 (inlier) / -1 (outlier): against 0/1 labels, -1 means anomaly, i.e. the positive class."""
     values = set(np.unique(pred).tolist())
     if values <= {-1, 1} and set(np.unique(label).tolist()) <= {0, 1}:
-        return (pred == -1).astype(float)
-    if not values <= {0, 1, True, False}:
+        return np.asarray(pred == -1, dtype=float)
+    if not values <= {0, 1}:
         raise InvalidABTestError(
             f"classification metrics need 0/1 predictions (or +1/-1 from anomaly detectors); "
             f"got values like {sorted(values, key=str)[:5]}"
@@ -127,7 +127,9 @@ class ABTestFramework:
         self.name = name
         self.traffic_split = check_split(traffic_split)
         if not success_metrics or isinstance(success_metrics, str):
-            raise InvalidABTestError("success_metrics must be a non-empty list, e.g. ['conversion']")
+            raise InvalidABTestError(
+                "success_metrics must be a non-empty list, e.g. ['conversion']"
+            )
         self.metrics = [MetricSpec.parse(m) for m in success_metrics]
         if len({m.name for m in self.metrics}) != len(self.metrics):
             raise InvalidABTestError(f"success_metrics repeat a name: {success_metrics}")
@@ -212,9 +214,10 @@ class ABTestFramework:
         Raises:
             ABTestExistsError: A test of this name exists with another plan.
         """
+        # Caught by kind: over HTTP the client rebuilds NotFoundError / AlreadyExistsError.
         try:
             record = self.store.get_test(self.name)
-        except ABTestNotFoundError:
+        except NotFoundError:
             user = self._user
             if user is None:
                 from mlops.config import load_config
@@ -231,7 +234,7 @@ class ABTestFramework:
                     config=self._settings(),
                     description=self.description,
                 )
-            except ABTestExistsError:
+            except AlreadyExistsError:
                 record = self.store.get_test(self.name)  # created meanwhile by another process
         plan = (record.variants, record.metrics, record.duration_days)
         if plan != (self.traffic_split, [str(m) for m in self.metrics], self.duration_days):

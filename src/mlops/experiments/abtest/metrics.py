@@ -30,7 +30,7 @@ __all__ = ["BUILTIN", "KINDS", "RESERVED", "MetricSpec", "compare", "value_of"]
 KINDS = ("proportion", "mean", "rank", "classification")
 CLASSIFICATION = ("precision", "recall", "accuracy", "f1_score")
 BUILTIN: dict[str, tuple[str, bool]] = {
-    **{name: ("classification", True) for name in CLASSIFICATION},
+    **dict.fromkeys(CLASSIFICATION, ("classification", True)),
     "conversion": ("proportion", True),
     "conversion_rate": ("proportion", True),
     "click_through_rate": ("proportion", True),
@@ -74,8 +74,10 @@ class MetricSpec:
             kind, higher = BUILTIN[name]
             return cls(name, kind, higher)
         kind = rest[0]
-        if kind not in ("proportion", "mean", "rank") or len(rest) > 2 or (
-            len(rest) == 2 and rest[1] not in ("lower", "higher")
+        if (
+            kind not in ("proportion", "mean", "rank")
+            or len(rest) > 2
+            or (len(rest) == 2 and rest[1] not in ("lower", "higher"))
         ):
             raise InvalidABTestError(
                 f"metric {spec!r} is not 'name:kind' or 'name:kind:lower' with kind one of "
@@ -94,10 +96,10 @@ def _subset(spec: MetricSpec, arm: Arm) -> NDArray[np.float64]:
     assert isinstance(arm, tuple)
     pred, label = arm
     if spec.name == "precision":
-        return label[pred == 1]
+        return np.asarray(label[pred == 1], dtype=float)
     if spec.name == "recall":
-        return pred[label == 1]
-    return (pred == label).astype(float)
+        return np.asarray(pred[label == 1], dtype=float)
+    return np.asarray(pred == label, dtype=float)
 
 
 def _f1(counts: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -162,14 +164,16 @@ def compare(
     elif spec.kind in ("proportion", "classification"):
         a = _subset(spec, control) if spec.kind == "classification" else control
         b = _subset(spec, treatment) if spec.kind == "classification" else treatment
-        assert not isinstance(a, tuple) and not isinstance(b, tuple)
+        assert not isinstance(a, tuple)
+        assert not isinstance(b, tuple)
         _check_binary(spec, a)
         _check_binary(spec, b)
         sa, sb = int(a.sum()), int(b.sum())
         result = stats.two_proportion_ztest(sa, a.size, sb, b.size, alpha)
         prob = prob_beat_proportions(sa, a.size, sb, b.size, seed=seed)
     else:
-        assert not isinstance(control, tuple) and not isinstance(treatment, tuple)
+        assert not isinstance(control, tuple)
+        assert not isinstance(treatment, tuple)
         test = stats.welch_ttest if spec.kind == "mean" else stats.mann_whitney
         result = test(control, treatment, alpha)
         se = (result.ci_high - result.ci_low) / (2 * st.norm.ppf(1 - alpha / 2))

@@ -67,7 +67,7 @@ def sample_size_proportions(
     _check_rates(p_a, p_b)
     z_a, z_b = st.norm.ppf(1 - alpha / 2), st.norm.ppf(power)
     pooled = (p_a + ratio * p_b) / (1 + ratio)
-    numerator = z_a * math.sqrt(pooled * (1 - pooled) * (1 + 1 / ratio)) + z_b * math.sqrt(
+    numerator: float = z_a * math.sqrt(pooled * (1 - pooled) * (1 + 1 / ratio)) + z_b * math.sqrt(
         p_a * (1 - p_a) + p_b * (1 - p_b) / ratio
     )
     return min(MAX_N, math.ceil((numerator / (p_b - p_a)) ** 2))
@@ -115,7 +115,7 @@ def sample_size_means(
         raise InvalidInputError("effect is 0: there is no difference to detect")
     if sd <= 0 or sd_b <= 0:
         raise InvalidInputError(f"standard deviations must be positive, got {sd} and {sd_b}")
-    z_a, z_b = st.norm.ppf(1 - alpha / 2), st.norm.ppf(power)
+    z_a, z_b = float(st.norm.ppf(1 - alpha / 2)), float(st.norm.ppf(power))
     n = max(2, math.ceil((z_a + z_b) ** 2 * (sd**2 + sd_b**2 / ratio) / effect**2))
     n = max(n, math.ceil(2 / ratio))
     while n < MAX_N and power_means(effect, sd, n, alpha, ratio, sd_b) < power:

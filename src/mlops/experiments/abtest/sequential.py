@@ -3,12 +3,12 @@
 Method: Lan-DeMets alpha spending (Lan & DeMets 1983, *Biometrika* 70:659) with the
 O'Brien-Fleming-type spending function, each side spending ``2 - 2 * Phi(z_{1-alpha/4} /
 sqrt(t))`` of its alpha/2 (the form ``ldbounds`` and ``gsDesign`` use; two-sided cumulative
-``4 - 4 * Phi(z_{1-alpha/4} / sqrt(t))``), or the Pocock-type ``alpha * ln(1 + (e - 1) t)``. At look k the boundary ``c_k`` is
-chosen so that the probability, under H0, of first crossing at look k is exactly
-``alpha(t_k) - alpha(t_{k-1})``; those probabilities come from the joint distribution of the
-z-statistics (independent increments of the score process, ``corr(Z_j, Z_k) = sqrt(I_j / I_k)``),
-computed by recursive numerical integration on a grid (Armitage, McPherson & Rowe 1969;
-Jennison & Turnbull, *Group Sequential Methods*, ch. 19).
+``4 - 4 * Phi(z_{1-alpha/4} / sqrt(t))``), or the Pocock-type ``alpha * ln(1 + (e - 1) t)``.
+At look k the boundary ``c_k`` is chosen so that the probability, under H0, of first crossing
+at look k is exactly ``alpha(t_k) - alpha(t_{k-1})``; those probabilities come from the joint
+distribution of the z-statistics (independent increments of the score process,
+``corr(Z_j, Z_k) = sqrt(I_j / I_k)``), computed by recursive numerical integration on a grid
+(Armitage, McPherson & Rowe 1969; Jennison & Turnbull, *Group Sequential Methods*, ch. 19).
 
 Why alpha spending and not mSPRT: an A/B test here has a planned end (``duration_days``), so
 spending spends exactly alpha by the end (the false-positive rate is alpha, not below it) and the
@@ -20,6 +20,7 @@ uses the information actually observed (units), so uneven traffic keeps the erro
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,7 +80,9 @@ def _bounds(
             density = st.norm.pdf(z)
             out.append(c)
             continue
-        assert z is not None and weights is not None and density is not None
+        assert z is not None
+        assert weights is not None
+        assert density is not None
         prev = information[k - 1]
         sd = math.sqrt((info - prev) / info)  # of Z_k given Z_{k-1}
         shift = z * math.sqrt(prev / info)  # mean of Z_k given Z_{k-1} = z
@@ -92,7 +95,7 @@ def _bounds(
         if target <= 0 or exits(C_MAX) >= target:
             c = C_MAX
         else:
-            c = float(optimize.brentq(lambda c: exits(c) - target, 1e-6, C_MAX, xtol=1e-10))
+            c = float(optimize.brentq(lambda c, t=target: exits(c) - t, 1e-6, C_MAX, xtol=1e-10))
         new_z, new_w = _grid(c, min(0.05, sd / 5))
         kernel = st.norm.pdf((new_z[:, None] - shift[None, :]) / sd) / sd
         density = kernel @ mass
@@ -115,9 +118,9 @@ def boundaries(
     info = tuple(float(i) for i in (information if information is not None else fractions))
     if not fr or len(fr) != len(info):
         raise InvalidInputError("give one fraction and one information value per look")
-    if any(not 0 < f <= 1 for f in fr) or any(b <= a for a, b in zip(fr, fr[1:], strict=False)):
+    if any(not 0 < f <= 1 for f in fr) or any(b <= a for a, b in itertools.pairwise(fr)):
         raise InvalidInputError(f"fractions must increase within (0, 1], got {list(fr)}")
-    if any(i <= 0 for i in info) or any(b <= a for a, b in zip(info, info[1:], strict=False)):
+    if any(i <= 0 for i in info) or any(b <= a for a, b in itertools.pairwise(info)):
         raise InvalidInputError("information must be positive and increase from look to look")
     spending(kind, alpha)  # validates kind
     return list(_bounds(fr, info, alpha, kind))
@@ -167,5 +170,7 @@ def group_sequential(
     fr = [min(1.0, float(fractions[i])) for i in keep]
     inf = [float(info[i]) for i in keep]
     bounds = boundaries(fr, inf, alpha, kind) if keep else []
-    crossed = next((k for k, (z, c) in enumerate(zip(zs, bounds, strict=True)) if abs(z) >= c), None)
+    crossed = next(
+        (k for k, (z, c) in enumerate(zip(zs, bounds, strict=True)) if abs(z) >= c), None
+    )
     return SequentialResult(kind, fr, inf, zs, bounds, crossed)

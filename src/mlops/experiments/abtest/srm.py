@@ -34,14 +34,9 @@ def srm_check(
     total = observed.sum()
     share = np.array([split[n] for n in names], dtype=float)
     expected = total * share / share.sum()
+    seen = {n: int(c) for n, c in zip(names, observed, strict=True)}
+    planned = {n: float(e) for n, e in zip(names, expected, strict=True)}
     if total == 0 or len(names) < 2:
-        return SRMCheck(dict(zip(names, observed.astype(int).tolist(), strict=True)),
-                        dict(zip(names, expected.tolist(), strict=True)), 0.0, 1.0, False)  # fmt: skip
+        return SRMCheck(seen, planned, 0.0, 1.0, False)
     stat, p_value = st.chisquare(observed, expected)
-    return SRMCheck(
-        observed={n: int(c) for n, c in zip(names, observed, strict=True)},
-        expected={n: float(e) for n, e in zip(names, expected, strict=True)},
-        statistic=float(stat),
-        p_value=float(p_value),
-        mismatch=bool(p_value < threshold),
-    )
+    return SRMCheck(seen, planned, float(stat), float(p_value), bool(p_value < threshold))

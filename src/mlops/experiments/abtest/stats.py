@@ -135,7 +135,9 @@ def bootstrap_test(
     p_value = float(min(1.0, 2 * tail))
     se = float(diffs.std(ddof=1))
     z = diff / se if se > 0 else 0.0
-    return TestResult("bootstrap", observed_a, observed_b, diff, float(low), float(high), z, p_value)
+    return TestResult(
+        "bootstrap", observed_a, observed_b, diff, float(low), float(high), z, p_value
+    )
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

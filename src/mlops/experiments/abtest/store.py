@@ -66,7 +66,8 @@ class ABTestStore(abc.ABC):
         models: Mapping[str, str] | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> ABTestRecord:
-        """Set the status (``stopped`` records the time), the last result, the models or the settings."""
+        """Set the status (``stopped`` records the time), the last result, the models or the
+        settings."""
 
     @abc.abstractmethod
     def create_outcomes(self, test_id: str, outcomes: Sequence[Outcome]) -> int:
@@ -74,8 +75,11 @@ class ABTestStore(abc.ABC):
         how many were written."""
 
     @abc.abstractmethod
-    def list_outcomes(self, test_id: str) -> pd.DataFrame:
-        """Every outcome of a test, columns ``variant, unit_id, metric, value, at``."""
+    def list_outcomes(
+        self, test_id: str, limit: int | None = None, offset: int = 0
+    ) -> pd.DataFrame:
+        """A test's outcomes (all, or a page in (unit, metric) order), columns
+        ``variant, unit_id, metric, value, at``."""
 
     @abc.abstractmethod
     def count_units(self, test_id: str) -> dict[str, int]:

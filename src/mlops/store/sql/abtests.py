@@ -65,8 +65,9 @@ class SqlABTestStore(ABTestStore):
         description: str | None = None,
     ) -> ABTestRecord:
         now = now_ms()
+        test_id = uuid.uuid4().hex
         values = {
-            "id": uuid.uuid4().hex,
+            "id": test_id,
             "name": name,
             "status": "running",
             "variants": json.dumps(dict(variants)),
@@ -85,7 +86,7 @@ class SqlABTestStore(ABTestStore):
             raise ABTestExistsError(
                 f"an A/B test named {name!r} exists already; pick another name"
             ) from exc
-        return self.get_test(values["id"])
+        return self.get_test(test_id)
 
     def _row(self, conn: Connection, name_or_id: str) -> Any:
         row = conn.execute(
@@ -174,10 +175,14 @@ class SqlABTestStore(ABTestStore):
         self.db.write_retrying(write)
         return len(batch)
 
-    def list_outcomes(self, test_id: str) -> pd.DataFrame:
+    def list_outcomes(
+        self, test_id: str, limit: int | None = None, offset: int = 0
+    ) -> pd.DataFrame:
         query = sa.select(o.c.variant, o.c.unit_id, o.c.metric, o.c.value, o.c.at).where(
             o.c.test_id == test_id
         )
+        if limit is not None:
+            query = query.order_by(o.c.unit_id, o.c.metric).limit(limit).offset(offset)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         if not rows:
