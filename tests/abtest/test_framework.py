@@ -3,7 +3,9 @@ with daily looks, the sample-ratio block, stopping, and the errors bad input get
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ import pytest
 
 from mlops.config import MLOpsConfig
 from mlops.errors import InvalidInputError, InvalidStateError, NotFoundError
-from mlops.experiments.abtest import ABTestExistsError, ABTestFramework
+from mlops.experiments.abtest import ABTestExistsError, ABTestFramework, ABTestResults
 from mlops.experiments.abtest.analysis import DAY_MS
 from mlops.experiments.abtest.assignment import assign
 from mlops.experiments.abtest.srm import srm_check
@@ -219,3 +221,33 @@ def test_run_refuses_an_ensemble_without_the_variants(
         test.run(ModelEnsemble({"x": object()}), make_anomalies(100, seed=0))
     with pytest.raises(InvalidInputError, match="classification"):
         _test(sqlite_config, name="n").run(ModelEnsemble({"x": object()}), make_anomalies(10, 0))
+
+
+def test_the_docs_example_runs(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "abtests.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(block, "docs/abtests.md", "exec"), namespace)
+    results = namespace["results"]
+    assert isinstance(results, ABTestResults)
+    assert results.verdict.status == "insufficient_data"
+    assert results["control"].conversion == 1.0
+
+
+def test_thompson_allocation_moves_traffic_to_the_better_arm(sqlite_config: MLOpsConfig) -> None:
+    test = _test(sqlite_config, success_metrics=["conversion"], allocation="thompson")
+    rng = np.random.default_rng(4)
+    rows = [
+        {"unit_id": f"u{i}", "variant": v, "values": {"conversion": float(rng.random() < p)}}
+        for i, (v, p) in enumerate([("control", 0.05), ("treatment", 0.15)] * 500)
+    ]
+    test.log_outcomes(rows)
+    weights = test.refresh_allocation()
+    assert weights["treatment"] > 0.9
+    share = np.mean([test.assign(f"new-{i}") == "treatment" for i in range(4000)])
+    assert share == pytest.approx(weights["treatment"], abs=0.02)
+    results = test.analyze()
+    assert results.srm is None  # a bandit gives up the fixed split
+    assert results.verdict.winner == "treatment"
+    with pytest.raises(InvalidStateError, match="fixed split"):
+        _test(sqlite_config, name="fixed").refresh_allocation()
