@@ -59,25 +59,41 @@ class Plan:
         return [v for v in self.split if v != self.control]
 
 
-def _arms(frame: pd.DataFrame, plan: Plan) -> dict[str, dict[str, Arm]]:
-    """variant -> metric -> the arm's data."""
-    out: dict[str, dict[str, Arm]] = {}
+Wide = dict[str, tuple[pd.DataFrame, pd.DataFrame]]
+"""variant -> (values, times): one row per unit, one column per logged metric."""
+
+
+def _wide(frame: pd.DataFrame, plan: Plan) -> Wide:
+    """Each variant's outcomes pivoted once; looks then filter rows by time."""
+    out: Wide = {}
     for variant in plan.split:
         sub = frame[frame["variant"] == variant]
-        wide = sub.pivot_table(index="unit_id", columns="metric", values="value", aggfunc="last")
+        out[variant] = (
+            sub.pivot(index="unit_id", columns="metric", values="value"),
+            sub.pivot(index="unit_id", columns="metric", values="at"),
+        )
+    return out
+
+
+def _arms(wide: Wide, plan: Plan, before: int | None = None) -> dict[str, dict[str, Arm]]:
+    """variant -> metric -> the arm's data (only values logged before ``before``, if given)."""
+    out: dict[str, dict[str, Arm]] = {}
+    for variant, (values, times) in wide.items():
+        if before is not None:
+            values = values.where(times < before)
         arms: dict[str, Arm] = {}
         for spec in plan.metrics:
             if spec.kind == "classification":
-                if {"prediction", "label"} <= set(wide.columns):
-                    both = wide[["prediction", "label"]].dropna()
+                if {"prediction", "label"} <= set(values.columns):
+                    both = values[["prediction", "label"]].dropna()
                     arms[spec.name] = (
                         both["prediction"].to_numpy(float),
                         both["label"].to_numpy(float),
                     )
                 else:
                     arms[spec.name] = (np.empty(0), np.empty(0))
-            elif spec.name in wide.columns:
-                arms[spec.name] = wide[spec.name].dropna().to_numpy(float)
+            elif spec.name in values.columns:
+                arms[spec.name] = values[spec.name].dropna().to_numpy(float)
             else:
                 arms[spec.name] = np.empty(0)
         out[variant] = arms
@@ -125,7 +141,7 @@ def _comparisons(arms: dict[str, dict[str, Arm]], plan: Plan) -> list[Comparison
     ]
 
 
-def _looks(frame: pd.DataFrame, plan: Plan, now_ms: int) -> list[SequentialLooks]:
+def _looks(wide: Wide, plan: Plan, now_ms: int) -> list[SequentialLooks]:
     """The primary metric's sequential test per treatment, over the completed days."""
     spec = plan.metrics[0]
     if plan.sequential is None or plan.duration_days <= 0 or spec.name == "f1_score":
@@ -141,7 +157,7 @@ def _looks(frame: pd.DataFrame, plan: Plan, now_ms: int) -> list[SequentialLooks
     info: dict[str, list[float]] = {t: [] for t in plan.treatments}
     fractions: dict[str, list[float]] = {t: [] for t in plan.treatments}
     for cut in cuts:
-        arms = _arms(frame[frame["at"] < cut], plan)
+        arms = _arms(wide, plan, before=cut)
         a = arms[plan.control][spec.name]
         for t in plan.treatments:
             b = arms[t][spec.name]
@@ -260,13 +276,14 @@ def analyze_frame(frame: pd.DataFrame, plan: Plan, *, live: bool, now_ms: int) -
         raise InvalidABTestError(f"outcomes name unknown variant(s) {unknown}; variants: "
                                  f"{list(plan.split)}")  # fmt: skip
     frame = frame.drop_duplicates(["variant", "unit_id", "metric"], keep="last")
-    arms = _arms(frame, plan)
+    wide = _wide(frame, plan)
+    arms = _arms(wide, plan)
     comparisons = _comparisons(arms, plan)
     counts = frame.groupby("variant")["unit_id"].nunique()
     srm = None
     if plan.allocation == "fixed":
         srm = srm_check({v: int(counts.get(v, 0)) for v in plan.split}, plan.split)
-    looks = _looks(frame, plan, now_ms) if live else []
+    looks = _looks(wide, plan, now_ms) if live else []
     primary = plan.metrics[0]
     variants = {}
     for v in plan.split:

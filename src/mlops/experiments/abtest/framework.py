@@ -236,12 +236,16 @@ class ABTestFramework:
                 )
             except AlreadyExistsError:
                 record = self.store.get_test(self.name)  # created meanwhile by another process
-        plan = (record.variants, record.metrics, record.duration_days)
-        if plan != (self.traffic_split, [str(m) for m in self.metrics], self.duration_days):
+        stored = {k: v for k, v in record.config.items() if k != "mode"}
+        plan = (record.variants, record.metrics, record.duration_days, stored)
+        mine = (self.traffic_split, [str(m) for m in self.metrics], self.duration_days,
+                self._settings())  # fmt: skip
+        if plan != mine:
             raise ABTestExistsError(
                 f"an A/B test named {self.name!r} exists with another plan (split "
-                f"{record.variants}, metrics {record.metrics}, {record.duration_days:g} days); "
-                "pick another name"
+                f"{record.variants}, metrics {record.metrics}, {record.duration_days:g} days, "
+                f"settings {stored}); load it with ABTestFramework.load({self.name!r}) or pick "
+                "another name"
             )
         if models and dict(models) != record.models:
             record = self.store.update_test(record.id, models={**record.models, **models})
@@ -366,7 +370,8 @@ class ABTestFramework:
             ABTestStateError: The test is stopped.
             InvalidABTestError: A row names an unknown variant or metric, or a bad value.
         """
-        record = self.record
+        # Read afresh: another process (the CLI, the server) may have stopped the test.
+        record = self._record = self.store.get_test(self.record.id)
         if record.status != "running":
             raise ABTestStateError(
                 f"A/B test {self.name!r} is {record.status}; it takes no more outcomes"
