@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mlops.config import MLOpsConfig
-from mlops.errors import InvalidInputError, InvalidStateError, NotFoundError
+from mlops.errors import ABTestNotFoundError, InvalidInputError, InvalidStateError
 from mlops.experiments.abtest import ABTestFramework
 from mlops.experiments.abtest.store import abtest_store
 from mlops.store.rest.abtests import RestABTestStore
@@ -65,7 +65,7 @@ def test_a_live_test_round_trips_through_the_server(
 def test_server_side_checks_reach_the_client_as_our_errors(
     client_config: MLOpsConfig, rest_server: str
 ) -> None:
-    with pytest.raises(NotFoundError, match="no A/B test named 'nope'"):
+    with pytest.raises(ABTestNotFoundError, match="no A/B test named 'nope'"):  # the exact class
         ABTestFramework.load("nope", config=client_config)
     response = httpx.post(
         f"{rest_server}/api/v1/abtests",

@@ -1,35 +1,21 @@
-"""The A/B test errors: ``ExperimentError`` crossed with the kinds in ``mlops.errors``.
+"""The A/B test errors, where the domain imports them from.
 
-They live beside the domain, like the feature store's; each inherits a kind, so
-``except mlops.NotFoundError`` works locally, and over HTTP the client rebuilds the kind.
+They are defined in ``mlops.errors`` (``ExperimentError`` crossed with the kinds), so a client of
+an mlops server rebuilds the exact class from an error response, as it does for the others.
 """
 
-from __future__ import annotations
-
 from mlops.errors import (
-    AlreadyExistsError,
-    ExperimentError,
-    InvalidInputError,
-    InvalidStateError,
-    NotFoundError,
+    ABTestError,
+    ABTestExistsError,
+    ABTestNotFoundError,
+    ABTestStateError,
+    InvalidABTestError,
 )
 
-
-class ABTestError(ExperimentError):
-    """An A/B test operation failed (the root of the errors below)."""
-
-
-class ABTestNotFoundError(ABTestError, NotFoundError):
-    """No A/B test with that name or id."""
-
-
-class ABTestExistsError(ABTestError, AlreadyExistsError):
-    """An A/B test with that name exists with another plan (split, metrics or duration)."""
-
-
-class InvalidABTestError(ABTestError, InvalidInputError):
-    """A split, metric, variant or outcome is malformed or unknown."""
-
-
-class ABTestStateError(ABTestError, InvalidStateError):
-    """The test cannot do that now: stopped, no outcomes yet, no winner to promote."""
+__all__ = [
+    "ABTestError",
+    "ABTestExistsError",
+    "ABTestNotFoundError",
+    "ABTestStateError",
+    "InvalidABTestError",
+]
