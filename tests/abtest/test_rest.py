@@ -90,3 +90,32 @@ def test_server_side_checks_reach_the_client_as_our_errors(
     assert "no outcomes yet" in response.json()["error"]["message"]
     with pytest.raises(InvalidStateError, match="no outcomes yet"):
         ABTestFramework.load("t", config=client_config).analyze()
+
+
+def test_roles_guard_the_routes_and_the_creator_is_the_caller(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from mlops.auth import access_control
+    from mlops.server.app import create_app
+
+    config = MLOpsConfig(home=tmp_path / "h", tracking_uri=f"sqlite:///{tmp_path / 'a.db'}",
+                         artifact_uri=str(tmp_path / "art"), user="server")  # fmt: skip
+    config.server.auth = True
+    access = access_control(config=config)
+    tokens = {}
+    for name, role in (("vera", "viewer"), ("eddie", "editor")):
+        access.create_user(name, role, by="test")
+        tokens[name] = {"Authorization": f"Bearer {access.create_token(name).secret}"}
+    body = {"name": "t", "variants": {"a": 0.5, "b": 0.5}, "metrics": ["conversion"],
+            "user": "someone-else"}  # fmt: skip
+    with TestClient(create_app(config), raise_server_exceptions=False) as api:
+        assert api.post("/api/v1/abtests", json=body).status_code == 401
+        assert api.post("/api/v1/abtests", json=body, headers=tokens["vera"]).status_code == 403
+        created = api.post("/api/v1/abtests", json=body, headers=tokens["eddie"])
+        assert created.status_code == 201
+        assert created.json()["created_by"] == "eddie"
+        assert api.get("/api/v1/abtests/t", headers=tokens["vera"]).status_code == 200
+        outcome = {"outcomes": [{"unit_id": "u", "values": {"conversion": 1}}]}
+        denied = api.post("/api/v1/abtests/t/outcomes", json=outcome, headers=tokens["vera"])
+        assert denied.status_code == 403
+        assert api.post("/api/v1/abtests/t/stop", headers=tokens["eddie"]).status_code == 200
