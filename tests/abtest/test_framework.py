@@ -17,6 +17,7 @@ from mlops.experiments.abtest import ABTestExistsError, ABTestFramework, ABTestR
 from mlops.experiments.abtest.analysis import DAY_MS
 from mlops.experiments.abtest.assignment import assign
 from mlops.experiments.abtest.srm import srm_check
+from mlops.models.deployment.router import Backend, TrafficRouter
 from mlops.models.serving import ModelEnsemble
 
 
@@ -69,12 +70,14 @@ def test_assignment_is_sticky_and_matches_the_split() -> None:
     assert salted.value_counts(normalize=True)["a"] == pytest.approx(0.7, abs=0.012)
 
 
-def test_assignment_agrees_with_the_ensembles_sticky_routing(sqlite_config: MLOpsConfig) -> None:
+def test_assignment_agrees_with_the_ensemble_and_the_router(sqlite_config: MLOpsConfig) -> None:
     test = _test(sqlite_config, traffic_split={"control": 0.3, "treatment": 0.7})
     ensemble = ModelEnsemble({"control": object(), "treatment": object()},
                              weights={"control": 0.3, "treatment": 0.7})  # fmt: skip
+    router = TrafficRouter([Backend("control", ["http://a"], 0.3),
+                            Backend("treatment", ["http://b"], 0.7)])  # fmt: skip
     for i in range(2000):
-        assert test.assign(f"k{i}") == ensemble.assign(f"k{i}")
+        assert test.assign(f"k{i}") == ensemble.assign(f"k{i}") == router.choose(f"k{i}").name
 
 
 def test_srm_is_detected_on_52_48_at_scale() -> None:
