@@ -17,13 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from mlops.errors import AlreadyExistsError, NotFoundError
 from mlops.experiments.abtest import power as pw
 from mlops.experiments.abtest.analysis import CORRECTIONS, DAY_MS, Plan, analyze_frame
-from mlops.experiments.abtest.assignment import assign, assign_many, check_split
+from mlops.experiments.abtest.assignment import assign, check_split
 from mlops.experiments.abtest.bandit import thompson_weights
 from mlops.experiments.abtest.entities import ABTestRecord, ABTestResults, Outcome
 from mlops.experiments.abtest.errors import (
@@ -32,6 +31,7 @@ from mlops.experiments.abtest.errors import (
     InvalidABTestError,
 )
 from mlops.experiments.abtest.metrics import RESERVED, MetricSpec
+from mlops.experiments.abtest.replay import replay_outcomes
 from mlops.experiments.abtest.sequential import SPENDING
 from mlops.experiments.abtest.store import ABTestStore, abtest_store
 from mlops.experiments.entities import now_ms
@@ -45,7 +45,6 @@ __all__ = ["ABTestFramework", "ABTestStatus"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][\w\-. ]{0,255}$")
 ALLOCATIONS = ("fixed", "thompson")
-LABEL_COLUMNS = ("label", "is_anomaly", "anomaly", "target", "y")
 MAX_BATCH = 10_000
 
 
@@ -61,20 +60,6 @@ class ABTestStatus:
     def progress(self) -> float:
         """Fraction of the planned duration behind us (0..1)."""
         return min(1.0, self.days_elapsed / self.record.duration_days)
-
-
-def _as_labels(pred: np.ndarray[Any, Any], label: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Predictions as 0/1 labels. Anomaly detectors (IsolationForest, LOF, OneClassSVM) answer
-    +1 (inlier) / -1 (outlier): against 0/1 labels, -1 means anomaly, i.e. the positive class."""
-    values = set(np.unique(pred).tolist())
-    if values <= {-1, 1} and set(np.unique(label).tolist()) <= {0, 1}:
-        return np.asarray(pred == -1, dtype=float)
-    if not values <= {0, 1}:
-        raise InvalidABTestError(
-            f"classification metrics need 0/1 predictions (or +1/-1 from anomaly detectors); "
-            f"got values like {sorted(values, key=str)[:5]}"
-        )
-    return pred.astype(float)
 
 
 class ABTestFramework:
@@ -474,30 +459,20 @@ class ABTestFramework:
                 "run() replays a labelled dataset, so it measures classification metrics "
                 "(precision, recall, accuracy, f1_score); log other metrics with log_outcomes()"
             )
-        missing = [v for v in self.traffic_split if v not in getattr(ensemble, "member_names", ())]
-        if missing:
-            raise InvalidABTestError(
-                f"the ensemble has no member(s) {missing} for the test's variants; its members: "
-                f"{list(getattr(ensemble, 'member_names', ()))}"
-            )
-        features, labels, units = _split_dataset(evaluation_dataset, label_column, unit_column)
-        variants = assign_many(units, self.traffic_split, self.salt)
-        models = _model_ids(ensemble, list(self.traffic_split))
+        now = now_ms()
+        outcomes, models = replay_outcomes(
+            ensemble,
+            evaluation_dataset,
+            self.traffic_split,
+            self.salt,
+            now,
+            label_column=label_column,
+            unit_column=unit_column,
+        )
         record = self.create(models=models)
         if record.config.get("mode") != "offline":
             record = self.store.update_test(record.id, config={**record.config, "mode": "offline"})
         self._record = record
-        now = now_ms()
-        outcomes: list[Outcome] = []
-        for variant in self.traffic_split:
-            rows = np.flatnonzero(variants == variant)
-            if rows.size == 0:
-                continue
-            subset = features.iloc[rows] if isinstance(features, pd.DataFrame) else features[rows]
-            pred = _as_labels(np.asarray(ensemble.predict_member(variant, subset)), labels[rows])
-            for i, p, y in zip(rows, pred, labels[rows], strict=True):
-                outcomes.append(Outcome(variant, units[i], "prediction", float(p), now))
-                outcomes.append(Outcome(variant, units[i], "label", float(y), now))
         for start in range(0, len(outcomes), MAX_BATCH):
             self.store.create_outcomes(record.id, outcomes[start : start + MAX_BATCH])
         frame = pd.DataFrame(
@@ -547,50 +522,3 @@ class ABTestFramework:
                                           comment=comment[:2000])  # fmt: skip
         self.store.record_promotion(self.id, name, int(version))
         return promoted
-
-
-def _split_dataset(
-    data: Any, label_column: str | None, unit_column: str | None
-) -> tuple[Any, np.ndarray[Any, Any], list[str]]:
-    if isinstance(data, tuple) and len(data) == 2:
-        features, labels = data
-        labels = np.asarray(labels)
-        if len(features) != labels.size:
-            raise InvalidABTestError(
-                f"(X, y) have {len(features)} rows and {labels.size} labels; they must match"
-            )
-        return np.asarray(features), labels, [str(i) for i in range(labels.size)]
-    if not isinstance(data, pd.DataFrame):
-        raise InvalidABTestError(
-            "evaluation_dataset must be a pandas DataFrame with a label column or a tuple (X, y)"
-        )
-    column = label_column or next((c for c in LABEL_COLUMNS if c in data.columns), None)
-    if column is None or column not in data.columns:
-        raise InvalidABTestError(
-            f"evaluation_dataset has no label column {label_column or LABEL_COLUMNS!r}; its "
-            f"columns: {list(data.columns)}; pass label_column=..."
-        )
-    if unit_column is not None and unit_column not in data.columns:
-        raise InvalidABTestError(f"evaluation_dataset has no unit column {unit_column!r}")
-    units = (data[unit_column] if unit_column else data.index.to_series()).astype(str).tolist()
-    if len(set(units)) != len(units):
-        raise InvalidABTestError("unit ids must be unique per row; pass unit_column=...")
-    features = data.drop(columns=[c for c in (column, unit_column) if c is not None])
-    return features, data[column].to_numpy(), units
-
-
-def _model_ids(ensemble: Any, variants: list[str]) -> dict[str, str]:
-    """``name/version`` of each variant backed by a registered version (others: left out)."""
-    from mlops.models.entities import ModelVersion
-
-    members = vars(ensemble).get("_models", {})
-    found = {}
-    for v in variants:
-        member = members.get(v)
-        if isinstance(member, ModelVersion):
-            found[v] = member.id
-        elif isinstance(member, str) and member.startswith("models:/"):
-            ref = member[len("models:/") :]
-            if re.fullmatch(r"[^/@]+/\d+", ref):
-                found[v] = ref
-    return found
