@@ -67,3 +67,32 @@ def test_uneven_information_and_bad_schedules() -> None:
         boundaries([0.5, 0.4])
     with pytest.raises(InvalidInputError, match="spending"):
         boundaries([1.0], kind="haybittle")
+
+
+def test_the_analysis_feeds_daily_cumulative_z_values_to_the_sequential_test() -> None:
+    import pandas as pd
+
+    from mlops.experiments.abtest.analysis import DAY_MS, Plan, analyze_frame
+    from mlops.experiments.abtest.metrics import MetricSpec
+
+    rng = np.random.default_rng(40)
+    rows = []
+    for day in range(5):
+        for i in range(400):
+            variant = "a" if i % 2 else "b"
+            value = float(rng.random() < (0.10 if variant == "a" else 0.12))
+            rows.append((variant, f"{day}-{i}", "conversion", value, day * DAY_MS + i))
+    frame = pd.DataFrame(rows, columns=["variant", "unit_id", "metric", "value", "at"])
+    plan = Plan("id", "t", {"a": 0.5, "b": 0.5}, "a", [MetricSpec.parse("conversion")],
+                duration_days=10)  # fmt: skip
+    looks = analyze_frame(frame, plan, live=True, now_ms=5 * DAY_MS + 5).sequential[0]
+    expected = []
+    for day in range(1, 6):
+        seen = frame[frame["at"] < day * DAY_MS]
+        a, b = (seen[seen["variant"] == v]["value"] for v in ("a", "b"))
+        expected.append(two_proportion_ztest(int(a.sum()), a.size, int(b.sum()), b.size).statistic)
+    assert looks.z_values == pytest.approx(expected)
+    assert looks.fractions == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    information = [200 * d * 200 * d / (400 * d) for d in range(1, 6)]
+    assert looks.bounds == pytest.approx(boundaries(looks.fractions, information))
+    assert not looks.complete
