@@ -164,7 +164,7 @@ def _looks(wide: Wide, plan: Plan, now_ms: int) -> list[SequentialLooks]:
             n_a, n_b = units(spec, a), units(spec, b)
             if n_a < 2 or n_b < 2:
                 continue
-            result, _ = compare(spec, a, b, alpha)
+            result, _ = compare(spec, a, b, alpha, bayes=False)
             if not math.isfinite(result.statistic):
                 continue
             z[t].append(result.statistic)

@@ -151,9 +151,15 @@ def _check_binary(spec: MetricSpec, values: NDArray[np.float64]) -> None:
 
 
 def compare(
-    spec: MetricSpec, control: Arm, treatment: Arm, alpha: float, seed: int = 0
+    spec: MetricSpec,
+    control: Arm,
+    treatment: Arm,
+    alpha: float,
+    seed: int = 0,
+    bayes: bool = True,
 ) -> tuple[TestResult, float]:
-    """The test that fits ``spec`` and P(treatment better than control)."""
+    """The test that fits ``spec`` and P(treatment better than control) (NaN when ``bayes`` is
+    False: the sequential looks need only the statistic)."""
     if spec.kind == "classification" and spec.name == "f1_score":
         ca, cb = _confusion(control), _confusion(treatment)
         rng = np.random.default_rng(seed)
@@ -170,6 +176,8 @@ def compare(
         _check_binary(spec, b)
         sa, sb = int(a.sum()), int(b.sum())
         result = stats.two_proportion_ztest(sa, a.size, sb, b.size, alpha)
+        if not bayes:
+            return result, float("nan")
         prob = prob_beat_proportions(sa, a.size, sb, b.size, seed=seed)
     else:
         assert not isinstance(control, tuple)

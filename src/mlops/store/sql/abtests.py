@@ -185,7 +185,9 @@ class SqlABTestStore(ABTestStore):
         if limit is not None:
             query = query.order_by(o.c.unit_id, o.c.metric).limit(limit).offset(offset)
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            # The DBAPI cursor's plain tuples: SQLAlchemy's Row objects double the read time,
+            # and these columns need no type processing.
+            rows = conn.execute(query).cursor.fetchall()
         if not rows:
             return empty_outcomes()
         # Column by column: ~15x faster than DataFrame.from_records on row tuples.
