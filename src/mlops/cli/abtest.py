@@ -138,8 +138,11 @@ def status(
         print_json(found)
         return
     r = found.record
-    table = Table(title=f"A/B test {r.name} ({r.status}): day {found.days_elapsed:.1f} of "
-                  f"{r.duration_days:g} ({found.progress:.0%})")  # fmt: skip
+    console.print(
+        f"A/B test [bold]{r.name}[/] ({r.status}): day {found.days_elapsed:.1f} of "
+        f"{r.duration_days:g} ({found.progress:.0%}); metrics: {', '.join(r.metrics)}"
+    )
+    table = Table()
     for column in ("variant", "share", "model", "units"):
         table.add_column(column)
     for v, share in r.variants.items():
