@@ -36,17 +36,24 @@ def sqlite_config(tmp_path: Path) -> MLOpsConfig:
 
 @pytest.fixture
 def make_anomalies() -> Callable[..., pd.DataFrame]:
-    """``make_anomalies(n, seed, rate=0.08)``: see ``anomaly_data``."""
+    """``make_anomalies(n, seed, rate=0.05)``: see ``anomaly_data``."""
     return anomaly_data
 
 
-def anomaly_data(n: int, seed: int, rate: float = 0.08) -> pd.DataFrame:
-    """Two features: a normal cluster plus scattered anomalies, labelled ``is_anomaly`` = 1."""
+def anomaly_data(n: int, seed: int, rate: float = 0.05) -> pd.DataFrame:
+    """Two clusters, a dense one and a sparse one, plus ``rate`` local anomalies: points just
+    outside the dense cluster, labelled ``is_anomaly`` = 1.
+
+    They are far from their neighbours but not from the data as a whole, which is the case a
+    local density method (LOF) is built for and a global one (IsolationForest) is not.
+    """
     rng = np.random.default_rng(seed)
     n_bad = int(n * rate)
-    normal = rng.normal(0, 1, size=(n - n_bad, 2))
-    bad = rng.uniform(-6, 6, size=(n_bad, 2))
-    bad[np.abs(bad).max(axis=1) < 3] *= 2.5  # keep anomalies out of the cluster
-    frame = pd.DataFrame(np.vstack([normal, bad]), columns=["x1", "x2"])
-    frame["is_anomaly"] = np.r_[np.zeros(n - n_bad, int), np.ones(n_bad, int)]
+    n_ok = n - n_bad
+    dense = rng.normal([0.0, 0.0], 0.3, size=(n_ok // 2, 2))
+    sparse = rng.normal([6.0, 6.0], 2.0, size=(n_ok - n_ok // 2, 2))
+    angle, radius = rng.uniform(0, 2 * np.pi, n_bad), rng.uniform(1.3, 2.2, n_bad)
+    bad = np.c_[radius * np.cos(angle), radius * np.sin(angle)]
+    frame = pd.DataFrame(np.vstack([dense, sparse, bad]), columns=["x1", "x2"])
+    frame["is_anomaly"] = np.r_[np.zeros(n_ok, int), np.ones(n_bad, int)]
     return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
