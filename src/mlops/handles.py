@@ -10,6 +10,7 @@ from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A", bound="Awaitable")
 
 
 class Completed(Generic[T]):
@@ -41,6 +42,6 @@ class Awaitable:
 
     __slots__ = ()
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self: A) -> Generator[Any, None, A]:
         return self
         yield  # makes this a generator, as __await__ must be
