@@ -80,6 +80,10 @@ def test_server_side_checks_reach_the_client_as_our_errors(
     )
     assert response.status_code == 400
     assert "unknown variant 'c'" in response.json()["error"]["message"]
+    for config in ({"alpha": "high"}, {"alpha": 0.05, "surprise": 1}, {"control": "zz"}):
+        patched = httpx.patch(f"{rest_server}/api/v1/abtests/t", json={"config": config})
+        assert patched.status_code == 400, patched.text
+    assert ABTestFramework.load("t", config=client_config).alpha == 0.05  # still loads
     store = abtest_store(client_config)
     with pytest.raises(InvalidInputError, match="unknown metric"):
         ABTestFramework.load("t", config=client_config, store=store).log_outcome(

@@ -45,6 +45,8 @@ __all__ = ["ABTestFramework", "ABTestStatus"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][\w\-. ]{0,255}$")
 ALLOCATIONS = ("fixed", "thompson")
+SETTINGS = ("control", "alpha", "power", "correction", "sequential", "allocation", "salt")
+"""What a stored test's ``config`` holds (plus ``mode``: live or offline)."""
 MAX_BATCH = 10_000
 
 
@@ -126,6 +128,13 @@ class ABTestFramework:
             raise InvalidABTestError(
                 f"control {self.control!r} is not a variant; variants: {list(self.traffic_split)}"
             )
+        for label, value in (("alpha", alpha), ("power", power)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidABTestError(f"{label} must be a number, got {value!r}")
+        if salt is not None and not isinstance(salt, str):
+            raise InvalidABTestError(f"salt must be a string, got {salt!r}")
+        if control is not None and not isinstance(control, str):
+            raise InvalidABTestError(f"control must be a variant's name, got {control!r}")
         if not 0 < alpha < 0.5:
             raise InvalidABTestError(f"alpha must be in (0, 0.5), got {alpha}")
         if not alpha < power < 1:
@@ -155,8 +164,28 @@ class ABTestFramework:
     ) -> ABTestFramework:
         """The stored test ``name`` (or id), ready to log outcomes to and analyze."""
         store = store or abtest_store(config)
-        record = store.get_test(name)
+        return cls.from_record(store.get_test(name), config=config, store=store)
+
+    @classmethod
+    def from_record(
+        cls,
+        record: ABTestRecord,
+        *,
+        config: MLOpsConfig | None = None,
+        store: ABTestStore | None = None,
+    ) -> ABTestFramework:
+        """The test a stored record describes (its settings checked like new ones).
+
+        Raises:
+            InvalidABTestError: The record's settings name unknown keys or bad values.
+        """
         settings = record.config
+        unknown = sorted(set(settings) - {*SETTINGS, "mode"})
+        if unknown or settings.get("mode", "live") not in ("live", "offline"):
+            raise InvalidABTestError(
+                f"A/B test settings {unknown or settings.get('mode')!r} are not known; settings "
+                f"are {', '.join(SETTINGS)} and mode (live or offline)"
+            )
         test = cls(
             record.name,
             record.variants,

@@ -7,6 +7,7 @@ viewer role, everything that writes the editor role (tests are not scoped to one
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -174,6 +175,13 @@ def update_abtest(name: str, body: UpdateABTest, state: State) -> Any:
     ``ABTestFramework`` records after its own analysis)."""
     store = store_of(state)
     record = store.get_test(name)
+    if body.config is not None or body.models is not None:
+        # Settings are checked as a new test's are, so a stored test always loads.
+        changed = replace(record, config=body.config or record.config)
+        ABTestFramework.from_record(changed, config=state.config, store=store)
+        unknown = sorted(set(body.models or {}) - set(record.variants))
+        if unknown:
+            raise InvalidABTestError(f"models name unknown variant(s) {unknown}")
     return store.update_test(record.id, **body.model_dump(exclude_none=True))
 
 
