@@ -20,6 +20,7 @@ MLOpsError                               500
 ├── BackendUnavailableError              503
 ├── ArtifactCorruptedError               500
 ├── ExperimentError        (domain root)
+│   └── ABTestError        (A/B tests; crossed with the kinds above)
 ├── ModelRegistryError     (domain root)
 ├── DeploymentError        (domain root)
 ├── MonitoringError        (domain root)
@@ -184,6 +185,29 @@ class ApprovalError(ModelRegistryError, InvalidStateError):
     """An approval request cannot be decided (already decided, or self-approval)."""
 
 
+# A/B tests (``mlops.experiments.abtest``): here, so a client of a server rebuilds them by name.
+
+
+class ABTestError(ExperimentError):
+    """An A/B test operation failed (the root of the A/B test errors)."""
+
+
+class ABTestNotFoundError(ABTestError, NotFoundError):
+    """No A/B test with that name or id."""
+
+
+class ABTestExistsError(ABTestError, AlreadyExistsError):
+    """An A/B test with that name exists with another plan (split, metrics, settings)."""
+
+
+class InvalidABTestError(ABTestError, InvalidInputError):
+    """An A/B test's split, metric, variant or outcome is malformed or unknown."""
+
+
+class ABTestStateError(ABTestError, InvalidStateError):
+    """The A/B test cannot do that now: stopped, no outcomes yet, no winner to promote."""
+
+
 # --- the feature store -------------------------------------------------------------------------
 
 
@@ -224,6 +248,10 @@ class SkewCheckError(FeatureStoreError, InvalidStateError):
 
 
 __all__ = [
+    "ABTestError",
+    "ABTestExistsError",
+    "ABTestNotFoundError",
+    "ABTestStateError",
     "AlreadyExistsError",
     "ApprovalError",
     "ArtifactCorruptedError",
@@ -240,6 +268,7 @@ __all__ = [
     "FeatureDefinitionNotFoundError",
     "FeatureStoreError",
     "FeatureValidationError",
+    "InvalidABTestError",
     "InvalidFeatureInputError",
     "InvalidFilterError",
     "InvalidInputError",

@@ -10,6 +10,7 @@ from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A", bound="Awaitable")
 
 
 class Completed(Generic[T]):
@@ -30,3 +31,17 @@ class Completed(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Completed({self.value!r})"
+
+
+class Awaitable:
+    """Mixin for a finished result that the seed awaits: ``await x`` is ``x`` itself.
+
+    Lets a synchronous call's return value (a promoted ``ModelVersion``, an A/B test's results)
+    be awaited as the seed writes it, while plain callers use it directly.
+    """
+
+    __slots__ = ()
+
+    def __await__(self: A) -> Generator[Any, None, A]:
+        return self
+        yield  # makes this a generator, as __await__ must be

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from mlops.cli import (
+    abtest,
     audit,
     db,
     deploy,
@@ -48,6 +49,7 @@ app.command("server")(server.server)
 app.command("serve")(serve.serve)
 app.command("deploy")(deploy.deploy)
 app.add_typer(deploy.app, name="deployments")
+app.add_typer(abtest.app, name="abtest")
 
 
 def main() -> None:

@@ -1,4 +1,10 @@
-"""Experiment tracking: experiments, runs, params, metrics, datasets, search and comparison."""
+"""Experiment tracking: experiments, runs, params, metrics, datasets, search and comparison.
+
+``ABTestFramework`` (``mlops.experiments.abtest``) is loaded on first use: it pulls in scipy,
+which plain tracking does not need.
+"""
+
+from typing import Any
 
 from mlops.experiments.comparison import ExperimentComparison
 from mlops.experiments.entities import (
@@ -26,6 +32,7 @@ from mlops.experiments.tracking import (
 )
 
 __all__ = [
+    "ABTestFramework",
     "ActiveRun",
     "Dataset",
     "DatasetInput",
@@ -47,3 +54,11 @@ __all__ = [
     "search_runs",
     "start_experiment",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ABTestFramework":
+        from mlops.experiments.abtest import ABTestFramework
+
+        return ABTestFramework
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

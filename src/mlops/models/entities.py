@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.errors import InvalidInputError
+from mlops.handles import Awaitable
 
 
 class Stage(enum.StrEnum):
@@ -41,7 +42,7 @@ ALLOWED_TRANSITIONS: dict[Stage, frozenset[Stage]] = {
 
 
 @dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(Awaitable):
     """One immutable registered version: the artifact, its hash, signature and lineage."""
 
     name: str
@@ -104,7 +105,7 @@ class RegistryEvent:
 
 
 @dataclass(frozen=True)
-class ApprovalRequest:
+class ApprovalRequest(Awaitable):
     """A stage change or protected-alias move waiting for another user's decision."""
 
     id: int

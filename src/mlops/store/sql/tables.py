@@ -600,3 +600,46 @@ deployment_events = Table(
     Column("at", BigInteger, nullable=False),
     Index("ix_deployment_events_deployment", "deployment_id", "id"),
 )
+
+# --- A/B tests: the plan and state of each test, and the outcomes logged per unit --------------
+
+# One row per A/B test. variants: JSON {variant: share}; models: JSON {variant: "name/version"};
+# metrics: JSON list of metric specs; config: JSON (alpha, control, correction, sequential,
+# allocation, salt); result: JSON of the last analysis. status: running | stopped.
+abtests = Table(
+    "abtests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("variants", Text, nullable=False),
+    Column("models", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("duration_days", Float, nullable=False),
+    Column("config", Text, nullable=False),
+    Column("result", Text),
+    Column("description", Text),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("stopped_at", BigInteger),
+)
+
+# One value per (test, unit, metric): a unit is the independent thing randomized (a user), so a
+# re-logged value replaces the earlier one. Classification metrics read each unit's
+# "prediction" and "label" rows.
+abtest_outcomes = Table(
+    "abtest_outcomes",
+    metadata,
+    Column(
+        "test_id",
+        String(32),
+        ForeignKey("abtests.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("unit_id", String(256), primary_key=True),
+    Column("metric", String(256), primary_key=True),
+    Column("variant", String(256), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
