@@ -2,6 +2,7 @@
 
 import * as api from "./api.js";
 import { clear, errorBox, h, show } from "./dom.js";
+import { abtestPage, abtestsPage } from "./pages/abtests.js";
 import { comparePage } from "./pages/compare.js";
 import { experimentsPage } from "./pages/experiments.js";
 import { definitionPage, featuresPage } from "./pages/features.js";
@@ -21,6 +22,8 @@ const ROUTES = [
   [/^\/models\/([^/]+)$/, (m) => (ctx) => modelPage(ctx, decodeURIComponent(m[1])), "models"],
   [/^\/monitoring$/, () => monitoringPage, "monitoring"],
   [/^\/monitoring\/([^/]+)\/([^/]+)$/, (m) => (ctx) => monitoredVersionPage(ctx, decodeURIComponent(m[1]), m[2]), "monitoring"],
+  [/^\/abtests$/, () => abtestsPage, "abtests"],
+  [/^\/abtests\/([^/]+)$/, (m) => (ctx) => abtestPage(ctx, decodeURIComponent(m[1])), "abtests"],
   [/^\/features$/, () => featuresPage, "features"],
   [/^\/features\/([a-z_]+)\/([^/]+)$/, (m) => (ctx) => definitionPage(ctx, m[1], decodeURIComponent(m[2])), "features"],
 ];

@@ -26,3 +26,8 @@ export function canDecide(me, name) {
 }
 
 export const canRollback = canDecide;
+
+// Tests and other objects that are not scoped to one model need a global role.
+export function canEditGlobal(me) {
+  return rank(me.global_role) >= RANK.editor;
+}
