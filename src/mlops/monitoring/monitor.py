@@ -59,6 +59,9 @@ class ModelMonitor:
         channels: Alert channels (default: the config's ``monitoring.alert_channels``).
         task: ``classification``, ``regression`` or ``anomaly``.
         config: Store configuration (default: the environment's).
+        deployment: The deployment whose traffic this monitor sees (the serving hook passes
+            its id): window results and alerts record it, and each deployment of a version
+            gets its own windows.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class ModelMonitor:
         task: str = "classification",
         drift_alert_for: str | float = 0.0,
         config: MLOpsConfig | None = None,
+        deployment: str | None = None,
     ):
         from mlops.monitoring.store import monitoring_store
 
@@ -83,7 +87,10 @@ class ModelMonitor:
                 f"{model_version!r} is not a registered model version; register it first "
                 "(ModelMonitor watches registered versions; PerformanceMonitor takes any label)"
             )
+        self.deployment = deployment
         self.labels = {"model": self.model_name, "version": str(self.version)}
+        if deployment is not None:
+            self.labels["deployment"] = deployment
         self.detector = self._detector(reference_data, detection_window)
         self.performance = PerformanceMonitor(
             f"{self.model_name}/{self.version}",
@@ -91,6 +98,7 @@ class ModelMonitor:
             alert_thresholds=alert_thresholds,
             task=task,
             config=config,
+            deployment=deployment,
         )
         self.alerts = AlertManager(channels, config=config)
         if self.detector is not None:
@@ -121,10 +129,16 @@ class ModelMonitor:
         ref = f"{self.model_name}/{self.version}"
         if reference is not None:
             return DriftDetector(
-                reference, detection_window=window, model_version=ref, config=self.config
+                reference,
+                detection_window=window,
+                model_version=ref,
+                config=self.config,
+                deployment=self.deployment,
             )
         try:
-            return DriftDetector.for_model(ref, config=self.config, detection_window=window)
+            return DriftDetector.for_model(
+                ref, config=self.config, detection_window=window, deployment=self.deployment
+            )
         except NotFoundError:
             pass
         dataset = self._training_dataset()
@@ -132,7 +146,11 @@ class ModelMonitor:
             log.info("model %s has no drift reference: drift monitoring is off", ref)
             return None
         return DriftDetector(
-            dataset, detection_window=window, model_version=ref, config=self.config
+            dataset,
+            detection_window=window,
+            model_version=ref,
+            config=self.config,
+            deployment=self.deployment,
         )
 
     def _training_dataset(self) -> Any:

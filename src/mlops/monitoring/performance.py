@@ -140,6 +140,8 @@ class PerformanceMonitor:
         window: Window length ("15m", "1h", "1d").
         positive_label: The label of the positive (for anomaly detection: anomalous) class.
         config: Store configuration; ``persist=False`` keeps everything in memory.
+        deployment: The deployment whose traffic is watched; stored with every window result,
+            and it gives the deployment its own monitor (its own predictions and windows).
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class PerformanceMonitor:
         name: str | None = None,
         config: MLOpsConfig | None = None,
         persist: bool = True,
+        deployment: str | None = None,
     ):
         if task not in TASKS:
             raise InvalidMonitoringInputError(f"task {task!r} is not one of {', '.join(TASKS)}")
@@ -171,6 +174,7 @@ class PerformanceMonitor:
         self.positive_label = float(positive_label)
         self.config = config
         self.persist = persist
+        self.deployment = deployment
         self.callbacks: list[Callable[[PerformanceResult], None]] = []
         self._lock = threading.RLock()
         self._memory: dict[float, dict[str, PredictionRow]] = {}
@@ -189,7 +193,11 @@ class PerformanceMonitor:
         else:
             self.model_name = str(getattr(model_version, "id", model_version))
         label = self.model_name if self.version is None else f"{self.model_name}-v{self.version}"
-        self.name = name or f"{label}-performance"
+        from mlops.monitoring.drift import deployment_name
+
+        self.name = name or deployment_name(f"{label}-performance", deployment)
+        if self.store is not None:
+            self.store.register_monitor(self.name, self.model_name)
 
     # --- logging -------------------------------------------------------------------------------
 
@@ -305,7 +313,7 @@ class PerformanceMonitor:
                     kind="performance",
                     model_name=self.model_name,
                     model_version=self.version,
-                    deployment=None,
+                    deployment=self.deployment,
                     window_start=start,
                     window_end=end,
                     n_rows=len(rows),

@@ -98,7 +98,12 @@ class DriftStream:
 
             self.store = monitoring_store(detector.config)
             self.model_name, self.model_version = self.store.resolve_version(detector.model_version)
-        self.name = detector.name or self._default_name()
+        from mlops.monitoring.drift import deployment_name
+
+        self.deployment: str | None = detector.deployment
+        self.name = deployment_name(detector.name or self._default_name(), self.deployment)
+        if self.store is not None:
+            self.store.register_monitor(self.name, self.model_name)
         self._recover()
 
     def _default_name(self) -> str:
@@ -413,7 +418,7 @@ class DriftStream:
                     kind="drift",
                     model_name=self.model_name,
                     model_version=self.model_version,
-                    deployment=None,
+                    deployment=self.deployment,
                     window_start=window.start,
                     window_end=end,
                     n_rows=window.rows,

@@ -41,6 +41,7 @@ from mlops.server.routers import (
     metrics,
     models,
     monitoring,
+    monitoring_store,
     runs,
     ui_data,
 )
@@ -78,6 +79,7 @@ def create_app(
     for module in (experiments, runs, metrics, artifacts, models, auth, ui_data, monitoring):
         app.include_router(module.router)
     app.include_router(features.router)
+    app.include_router(monitoring_store.router)
     app.include_router(features.online_router(state, feature_store))
     if unruled := unruled_routes(app.routes):
         # Deny by default: an API route nobody declared a permission for must not be served.

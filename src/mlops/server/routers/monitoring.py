@@ -83,16 +83,21 @@ class WindowResultPage(schemas.Response):
 
 class DeliveryOut(schemas.Response):
     id: int
+    alert_id: int
     channel: str
     event: str
     status: str
     attempts: int
+    next_attempt_at: float
+    created_at: float
     last_error: str | None = None
     delivered_at: float | None = None
 
 
 class AlertOut(schemas.Response):
     id: int
+    fingerprint: str
+    group_key: str
     rule: str
     metric: str
     severity: str
