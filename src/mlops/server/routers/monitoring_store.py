@@ -481,7 +481,7 @@ def update_alert(alert_id: AlertId, body: UpdateAlert, state: State) -> Any:
     return state.monitoring.update_alert(alert_id, **values)
 
 
-@router.post("/alerts/{alert_id}/deliveries", status_code=204)
+@router.post("/alerts/{alert_id}/deliveries", status_code=204, response_model=None)
 @allow("monitoring.create_deliveries", Role.EDITOR, ALERT)
 def create_deliveries(
     alert_id: AlertId, body: CreateDeliveries, state: State, once: Idempotent
