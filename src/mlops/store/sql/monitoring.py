@@ -301,6 +301,8 @@ class SqlMonitoringStore(MonitoringStore):
         self, monitor: str, labels: Sequence[tuple[str, float]], at: float
     ) -> list[float]:
         p = t.monitoring_predictions
+        if not labels:
+            return []
 
         def save(conn: Connection) -> list[float]:
             windows: set[float] = set()
