@@ -205,6 +205,11 @@ class ModelMonitor:
             return self.detector.log_predictions(features, predictions)
         return Completed(0)
 
+    def log_ground_truth(self, prediction_ids: Sequence[Any], labels: Any) -> list[float]:
+        """Join labels that arrived later to their predictions by id; the windows they touch
+        are evaluated again (and their alerts with them). Returns those windows' starts."""
+        return self.performance.log_ground_truth(prediction_ids, labels)
+
     def stop(self) -> None:
         """Flush and stop everything; the open window stays stored for the next start."""
         if self.detector is not None:
@@ -241,7 +246,9 @@ class ModelMonitor:
         firing = [
             a
             for a in self.alerts.list_alerts(status=["firing"])
-            if a.model_name == self.model_name and a.model_version in (None, self.version)
+            if a.model_name == self.model_name
+            and a.model_version in (None, self.version)
+            and (self.deployment is None or a.deployment in (None, self.deployment))
         ]
         if firing:
             problems.append(f"{len(firing)} alert(s) firing")
