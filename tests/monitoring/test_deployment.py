@@ -50,7 +50,8 @@ def _monitors(config: MLOpsConfig) -> tuple[ModelMonitor, ModelMonitor]:
 
 def test_each_deployment_gets_its_own_windows_and_alerts(mon_config: MLOpsConfig) -> None:
     stable, canary = _monitors(mon_config)
-    assert stable.detector is not None and canary.detector is not None
+    assert stable.detector is not None
+    assert canary.detector is not None
     assert stable.detector.stream.name != canary.detector.stream.name
     assert stable.performance.name != canary.performance.name
     stable.start_monitoring()
@@ -75,9 +76,7 @@ def test_each_deployment_gets_its_own_windows_and_alerts(mon_config: MLOpsConfig
     assert not canary.health_check().healthy
 
 
-def test_cli_and_rest_filter_results_by_deployment(
-    rest_server: str, tmp_path: object
-) -> None:
+def test_cli_and_rest_filter_results_by_deployment(rest_server: str, tmp_path: object) -> None:
     config = MLOpsConfig(home=f"{tmp_path}/h", tracking_uri=rest_server, user="ann")
     stable, canary = _monitors(config)
     for monitor, n in ((stable, 200), (canary, 400)):

@@ -85,7 +85,7 @@ def test_window_rows_count_once_when_answers_are_lost(remote: MLOpsConfig) -> No
     reference = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.choice(["x", "y"], 2000)})
     detector = DriftDetector(reference, detection_window=1000, name="lossy", config=remote)
     acks = []
-    for i in range(5):
+    for _ in range(5):
         batch = pd.DataFrame({"a": rng.normal(size=200), "b": rng.choice(["x", "y"], 200)})
         acks.append(detector.log_predictions(batch))
         acks[-1].wait(60)  # one chunk per call, so the lost answers hit separate batches

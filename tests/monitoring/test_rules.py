@@ -44,7 +44,12 @@ def test_a_new_process_evaluates_a_rule_it_never_added(
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "child-home"), mon_config.resolved_tracking_uri],
+        [
+            sys.executable,
+            str(script),
+            str(tmp_path / "child-home"),
+            mon_config.resolved_tracking_uri,
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": SRC},
@@ -62,7 +67,9 @@ def test_a_new_process_evaluates_a_rule_it_never_added(
 def test_create_alert_upserts_by_name_and_delete_removes(mon_config: MLOpsConfig) -> None:
     manager = AlertManager(["log"], config=mon_config)
     create_alert("latency", "latency_p99", ">", "100ms", manager=manager)
-    changed = create_alert("latency", "latency_p99", ">", "250ms", for_duration="5m", manager=manager)
+    changed = create_alert(
+        "latency", "latency_p99", ">", "250ms", for_duration="5m", manager=manager
+    )
     other = AlertManager(["log"], config=mon_config)
     assert other.list_rules() == [changed]
     assert changed.threshold == pytest.approx(0.25)
@@ -119,7 +126,20 @@ def test_cli_rules_add_list_delete(mon_config: MLOpsConfig) -> None:
     table = runner.invoke(app, ["alerts", "rules", "list", *uri])
     assert "latency_p95 > 0.1" in table.output
     bad = runner.invoke(
-        app, ["alerts", "rules", "add", "x", "--metric", "m", "--threshold", "1", "--severity", "meh", *uri]
+        app,
+        [
+            "alerts",
+            "rules",
+            "add",
+            "x",
+            "--metric",
+            "m",
+            "--threshold",
+            "1",
+            "--severity",
+            "meh",
+            *uri,
+        ],
     )
     assert bad.exit_code == 1
     assert "severity 'meh'" in str(bad.exception)

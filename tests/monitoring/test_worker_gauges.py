@@ -75,9 +75,10 @@ def test_monitoring_gauges_appear_once_with_two_workers(tmp_path: Path) -> None:
     assert 0 < share < 1  # a sum over two workers would show 2 * share
     port = _free_port()
     log = (tmp_path / "server.log").open("ab")
+    command = [sys.executable, "-m", "mlops", "server", "--port", str(port), "--workers", "2"]
+    command += ["--tracking-uri", uri, "--artifact-uri", str(tmp_path / "artifacts")]
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlops", "server", "--port", str(port), "--workers", "2"]
-        + ["--tracking-uri", uri, "--artifact-uri", str(tmp_path / "artifacts")],
+        command,
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
