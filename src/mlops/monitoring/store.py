@@ -150,7 +150,7 @@ class MonitoringStore(abc.ABC):
 
     @abc.abstractmethod
     def update_delivery(self, delivery_id: int, **values: Any) -> None:
-        """Record an attempt's outcome."""
+        """Record an attempt's outcome (``NotFoundError`` for an unknown id)."""
 
     @abc.abstractmethod
     def create_silence(

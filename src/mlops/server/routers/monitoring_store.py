@@ -532,8 +532,9 @@ def update_delivery(
 ) -> None:
     """Record a send attempt's outcome (only the fields sent)."""
     values = body.model_dump(exclude_unset=True)
-    if values:
-        state.monitoring.update_delivery(delivery_id, **values)
+    if not values:
+        raise InvalidInputError("nothing to update: send at least one of the delivery's fields")
+    state.monitoring.update_delivery(delivery_id, **values)
 
 
 @router.post("/silences", status_code=201, response_model=SilenceFull)

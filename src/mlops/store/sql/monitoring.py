@@ -476,9 +476,11 @@ class SqlMonitoringStore(MonitoringStore):
 
     def update_delivery(self, delivery_id: int, **values: Any) -> None:
         d = t.monitoring_deliveries
-        self.db.write_retrying(
+        done = self.db.write_retrying(
             lambda conn: conn.execute(d.update().where(d.c.id == delivery_id).values(**values))
         )
+        if done.rowcount == 0:
+            raise NotFoundError(f"no alert delivery with id {delivery_id}")
 
     def create_silence(
         self,
