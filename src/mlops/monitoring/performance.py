@@ -230,17 +230,15 @@ class PerformanceMonitor:
                 raise InvalidMonitoringInputError(f"{len(ids)} prediction_ids for {n} predictions")
         ts = time.time() if timestamp is None else float(timestamp)
         start = self.window.start_of(ts)
+        # Whole columns are converted at once: a serving thread logs batches of hundreds of rows.
+        nothing: list[float | None] = [None] * n
+        pred_v = _nums(preds, "predictions")
+        score_v = _nums(score, "scores") if score is not None else nothing
+        label_v = _nums(labels, "ground_truth") if labels is not None else nothing
+        lat_v = _nums(lat, "latency") if lat is not None else nothing
+        err_v = err.astype(bool).tolist() if err is not None else [False] * n
         rows = [
-            PredictionRow(
-                prediction_id=ids[i],
-                window_start=start,
-                predicted_at=ts,
-                prediction=_num(preds[i]),
-                score=_num(score[i]) if score is not None else None,
-                label=_num(labels[i]) if labels is not None else None,
-                latency=_num(lat[i]) if lat is not None else None,
-                error=bool(err[i]) if err is not None else False,
-            )
+            PredictionRow(ids[i], start, ts, pred_v[i], score_v[i], label_v[i], lat_v[i], err_v[i])
             for i in range(n)
         ]
         with self._lock:
@@ -396,6 +394,17 @@ def _column(values: Any, what: str, n: int | None = None, broadcast: bool = Fals
             return np.repeat(arr, n)
         raise InvalidMonitoringInputError(f"{arr.size} {what} for {n} predictions")
     return arr
+
+
+def _nums(values: np.ndarray, what: str) -> list[float | None]:
+    """A column as floats, NaN and None as None (``_num`` of each value, vectorized)."""
+    if values.dtype.kind in "biuf":
+        floats = values.astype(np.float64)
+        out: list[float | None] = floats.tolist()
+        if np.isnan(floats).any():
+            out = [None if v != v else v for v in out]  # NaN is not equal to itself
+        return out
+    return [_num(v) for v in values]
 
 
 def _num(value: Any) -> float | None:
