@@ -35,6 +35,9 @@ class LossyNetwork(httpx.BaseTransport):
         self.refuse = refuse
         self.sent = 0
 
+    def close(self) -> None:
+        self.inner.close()
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.pattern.search(f"{request.method} {request.url.path}"):
             if self.lose:
