@@ -315,10 +315,7 @@ def create_predictions(
 ) -> None:
     """Insert predictions (an id logged again replaces its row, so a retry counts once)."""
     rows = [PredictionRow(**r.model_dump()) for r in body.rows]
-    ids = [r.prediction_id for r in rows]
-    if len(set(ids)) != len(ids):
-        raise InvalidInputError("rows repeat a prediction_id; send each prediction once")
-    state.monitoring.create_predictions(monitor, rows)
+    state.monitoring.create_predictions(monitor, rows)  # a repeated id: the later row wins
 
 
 @router.post("/monitors/{monitor}/labels", response_model=WindowStarts)

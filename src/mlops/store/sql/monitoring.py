@@ -268,34 +268,25 @@ class SqlMonitoringStore(MonitoringStore):
     def create_predictions(self, monitor: str, rows: Sequence[PredictionRow]) -> None:
         if not rows:
             return
-        p = t.monitoring_predictions
         values = [
-            {
-                "monitor": monitor,
-                "prediction_id": row.prediction_id,
-                "window_start": row.window_start,
-                "predicted_at": row.predicted_at,
-                "prediction": row.prediction,
-                "score": row.score,
-                "label": row.label,
-                "latency": row.latency,
-                "error": row.error,
-                "labelled_at": row.predicted_at if row.label is not None else None,
-            }
+            (
+                monitor,
+                row.prediction_id,
+                row.window_start,
+                row.predicted_at,
+                row.prediction,
+                row.score,
+                row.label,
+                row.latency,
+                row.error,
+                row.predicted_at if row.label is not None else None,
+            )
             for row in rows
         ]
-        ids = [row.prediction_id for row in rows]
-
-        def save(conn: Connection) -> None:
-            for start in range(0, len(ids), 500):
-                conn.execute(
-                    p.delete().where(
-                        p.c.monitor == monitor, p.c.prediction_id.in_(ids[start : start + 500])
-                    )
-                )
-            conn.execute(p.insert(), values)
-
-        self.db.write_retrying(save)
+        sql = _upsert_predictions_sql(self.db.dialect)
+        # Driver-level executemany: a serving thread logs batches of hundreds of rows, and
+        # SQLAlchemy's per-row parameter processing would cost more than the insert itself.
+        self.db.write_retrying(lambda conn: conn.exec_driver_sql(sql, values))
 
     def update_labels(
         self, monitor: str, labels: Sequence[tuple[str, float]], at: float
@@ -665,6 +656,29 @@ class SqlMonitoringStore(MonitoringStore):
 
 
 _PURGE_BATCH = 500
+_PREDICTION_COLUMNS = (
+    "monitor",
+    "prediction_id",
+    "window_start",
+    "predicted_at",
+    "prediction",
+    "score",
+    "label",
+    "latency",
+    "error",
+    "labelled_at",
+)
+
+
+def _upsert_predictions_sql(dialect: str) -> str:
+    """Insert predictions; an id logged again replaces its row (same SQL on both databases)."""
+    mark = "%s" if dialect == "postgresql" else "?"
+    update = ", ".join(f"{c} = excluded.{c}" for c in _PREDICTION_COLUMNS[2:])
+    return (
+        f"INSERT INTO monitoring_predictions ({', '.join(_PREDICTION_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_PREDICTION_COLUMNS))}) "
+        f"ON CONFLICT (monitor, prediction_id) DO UPDATE SET {update}"
+    )
 
 
 def _rowcount(statement: sa.Delete, conn: Connection) -> int:
