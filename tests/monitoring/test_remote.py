@@ -9,6 +9,7 @@ the write, the client cannot know), or refuses to connect at all.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -139,3 +140,44 @@ def test_a_server_that_stays_down_fails_the_call_not_the_rows(remote: MLOpsConfi
     perf.log_inference([1, 0], prediction_ids=["a", "b"])
     perf.log_inference([1, 0], prediction_ids=["a", "b"])
     assert len(monitoring_store(remote).list_predictions(perf.name, perf._open or 0.0)) == 2
+
+
+def test_rows_logged_while_the_writer_retries_are_not_lost(remote: MLOpsConfig) -> None:
+    # The first chunk is stored but its answer lost, then the server stays unreachable past
+    # the client's own retries, while more rows keep arriving: the writer must send the same
+    # chunk again (the server keeps the one it has) and the later rows under new seqs.
+    network = _lossy(remote, r"POST .*/monitors/.*/chunks$", lose=1, refuse=8)
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"a": rng.normal(size=2000)})
+    detector = DriftDetector(reference, detection_window=100_000, name="busy", config=remote)
+    acks = []
+    for _ in range(30):  # spread over the writer's failing attempts
+        acks.append(detector.log_predictions(pd.DataFrame({"a": rng.normal(size=100)})))
+        time.sleep(0.01)
+    assert sum(a.wait(60) for a in acks) == 3000
+    detector.flush()
+    assert network.refuse == 0  # the writer itself had to retry
+    detector.stop()
+    # What is stored is what a restarted process gets back: every acknowledged row, once.
+    again = DriftDetector(reference, detection_window=100_000, name="busy", config=remote)
+    window = again.stream.open_window
+    assert window is not None
+    assert window.rows == 3000
+
+
+def test_a_window_result_the_server_could_not_take_is_saved_later(remote: MLOpsConfig) -> None:
+    network = _lossy(remote, r"POST .*/monitoring/results$", lose=0, refuse=8)
+    rng = np.random.default_rng(2)
+    reference = pd.DataFrame({"a": rng.normal(size=2000)})
+    detector = DriftDetector(reference, detection_window=500, name="late", config=remote)
+    for _ in range(4):
+        detector.log_predictions(pd.DataFrame({"a": rng.normal(size=250)})).wait(60)
+    detector.flush()
+    deadline = time.monotonic() + 30
+    while len(detector.results()) < 2:  # the writer retries the kept results in order
+        assert time.monotonic() < deadline, "the kept window results were never stored"
+        time.sleep(0.05)
+    assert network.refuse == 0
+    assert [r.n_rows for r in detector.results()] == [500, 500]
+    assert monitoring_store(remote).list_chunks("late") == []
+    detector.stop()

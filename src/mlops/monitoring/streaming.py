@@ -89,6 +89,7 @@ class DriftStream:
         self._seq = 0
         self._errors: list[BaseException] = []
         self._memory_results: deque[DriftResult] = deque(maxlen=1000)
+        self._unsaved: list[tuple[WindowResult, int]] = []
         self.callbacks: list[Callable[[DriftResult], None]] = []
         self.store: MonitoringStore | None = None
         self.model_name: str | None = None
@@ -177,14 +178,15 @@ class DriftStream:
 
     def _run(self) -> None:
         delay = 0.05
+        retry: int | None = None  # calls of a failed attempt, tried again as they were
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
+                while not self._queue and not self._stopping and not self._unsaved:
                     wait = self._seconds_to_close()
                     if wait is not None and wait <= 0:
                         break
                     self._cond.wait(min(wait, 1.0) if wait is not None else 1.0)
-                calls = list(self._queue)
+                calls = list(self._queue)[:retry] if retry is not None else list(self._queue)
                 stopping = self._stopping
             saved = (self._seq, self._planned)
             try:
@@ -193,12 +195,18 @@ class DriftStream:
                     with self._cond:
                         for _ in calls:
                             self._queue.popleft()
+                retry = None
                 self._close_due()
                 delay = 0.05
             except BackendUnavailableError as exc:
-                # Passing: keep the calls queued, in order, and try again.
+                # Passing: keep the calls queued, in order, and try again with exactly the same
+                # calls, so each chunk gets the seq (and the rows) it had: the store may have
+                # taken an attempt whose answer was lost, and it keeps a seq it already has.
                 log.warning("drift monitor %s: store unavailable, retrying: %s", self.name, exc)
-                self._seq, self._planned = saved
+                if retry is None and calls and self._queue and self._queue[0] is calls[0]:
+                    retry = len(calls)
+                if retry is not None:
+                    self._seq, self._planned = saved
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
@@ -379,6 +387,8 @@ class DriftStream:
             self._close(window)
 
     def _close_due(self) -> None:
+        if self._unsaved:
+            self._save_unsaved()  # raises while the store is still unavailable
         with self._state_lock:
             window = self._window
             seconds = None if self._event_time else self.spec.seconds
@@ -412,7 +422,7 @@ class DriftStream:
             )
         result = detector.verdict(prepared, window.rows, prediction, multi, window.start, end)
         if self.store is not None:
-            self.store.create_result(
+            self._save_result(
                 WindowResult(
                     monitor=self.name,
                     kind="drift",
@@ -428,7 +438,7 @@ class DriftStream:
                     created_at=0,
                     updated_at=0,
                 ),
-                delete_chunks_through=self._window_last_seq,
+                self._window_last_seq,
             )
         else:
             self._memory_results.append(result)
@@ -439,6 +449,24 @@ class DriftStream:
             except MLOpsError as exc:  # an alert that cannot be stored must not stop windows
                 log.error("drift monitor %s: result callback failed: %s", self.name, exc)
         return result
+
+    def _save_result(self, result: WindowResult, through: int) -> None:
+        """Store a closed window's result (deleting its chunks), or keep it for a retry while
+        the store is unavailable. Kept results are saved in order before any later one, so a
+        later window's chunk deletion never takes the chunks of a window not yet saved."""
+        assert self.store is not None
+        self._unsaved.append((result, through))
+        try:
+            self._save_unsaved()
+        except BackendUnavailableError as exc:
+            log.warning("drift monitor %s: window result kept for a retry: %s", self.name, exc)
+
+    def _save_unsaved(self) -> None:
+        assert self.store is not None
+        while self._unsaved:
+            result, through = self._unsaved[0]
+            self.store.create_result(result, delete_chunks_through=through)
+            self._unsaved.pop(0)
 
     # --- restart -------------------------------------------------------------------------------
 
