@@ -50,6 +50,11 @@ def _model(args: Args) -> list[tuple[str, str]]:
     return [("model", str(model))] if model else []
 
 
+def _model_of_ref(ref: str) -> str:
+    """The model a version reference names: "churn" of "churn/3" or "models:/churn/3"."""
+    return ref.removeprefix("models:/").split("/")[0]
+
+
 def _b64(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text.encode("ascii"), validate=True)
@@ -70,7 +75,7 @@ class ResolvedVersion(schemas.Response):
 
 
 @router.get("/resolve", response_model=ResolvedVersion)
-@allow("monitoring.resolve_version", Role.VIEWER, lambda a: [("model", a["ref"].split("/")[0])])
+@allow("monitoring.resolve_version", Role.VIEWER, lambda a: [("model", _model_of_ref(a["ref"]))])
 def resolve_version(state: State, ref: Annotated[str, Query(min_length=1, max_length=600)]) -> Any:
     """(model, version) of "name/3", "models:/name/3", a registered name (its newest version),
     or an unregistered label (version null)."""
