@@ -8,6 +8,7 @@ the write, the client cannot know), or refuses to connect at all.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -181,3 +182,34 @@ def test_a_window_result_the_server_could_not_take_is_saved_later(remote: MLOpsC
     assert [r.n_rows for r in detector.results()] == [500, 500]
     assert monitoring_store(remote).list_chunks("late") == []
     detector.stop()
+
+
+def test_reports_and_the_alerts_cli_work_through_a_server(
+    remote: MLOpsConfig, rest_server: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+    from mlops.monitoring import generate_report
+
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"a": rng.normal(size=1000)})
+    detector = DriftDetector(
+        reference, detection_window=200, name="rep", model_version="svc", config=remote
+    )
+    detector.log_predictions(pd.DataFrame({"a": rng.normal(3.0, 1.0, 200)})).wait(60)
+    detector.flush()
+    detector.stop()
+    alert = AlertManager(["log"], config=remote).fire("manual", "look", labels={"model": "svc"})
+    report = generate_report(model_version="svc", config=remote)
+    assert "rep" in report.html
+    assert "manual" in json.dumps(report.data["alerts"], default=str)
+    uri = ["--tracking-uri", rest_server]
+    runner = CliRunner()
+    listed = runner.invoke(app, ["alerts", "list", "--json", *uri])
+    assert listed.exit_code == 0, listed.output
+    assert [a["id"] for a in json.loads(listed.output)] == [alert.id]
+    assert runner.invoke(app, ["alerts", "resolve", str(alert.id), *uri]).exit_code == 0
+    results = runner.invoke(app, ["monitor", "results", "--json", *uri])
+    assert results.exit_code == 0, results.output
+    assert [r["n_rows"] for r in json.loads(results.output)] == [200]
