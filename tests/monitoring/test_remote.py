@@ -213,3 +213,23 @@ def test_reports_and_the_alerts_cli_work_through_a_server(
     results = runner.invoke(app, ["monitor", "results", "--json", *uri])
     assert results.exit_code == 0, results.output
     assert [r["n_rows"] for r in json.loads(results.output)] == [200]
+
+
+def test_a_big_call_goes_to_the_server_in_bounded_chunks(remote: MLOpsConfig) -> None:
+    # 40 MB of numbers in one call: over the server's 32 MB body limit if sent whole.
+    from mlops.config import ServerSettings
+
+    assert ServerSettings().max_request_bytes < 40 * 1024**2
+    rng = np.random.default_rng(5)
+    columns = [f"c{i}" for i in range(10)]
+    reference = pd.DataFrame(rng.normal(size=(1000, 10)), columns=columns)
+    detector = DriftDetector(reference, detection_window=10**7, name="big", config=remote)
+    big = pd.DataFrame(rng.normal(size=(500_000, 10)), columns=columns)
+    assert detector.log_predictions(big).wait(120) == 500_000
+    detector.stop()
+    chunks = monitoring_store(remote).list_chunks("big")
+    assert len(chunks) == 5  # 100,000 rows of 10 columns each
+    again = DriftDetector(reference, detection_window=10**7, name="big", config=remote)
+    window = again.stream.open_window
+    assert window is not None
+    assert window.rows == 500_000

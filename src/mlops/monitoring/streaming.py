@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PRED = "__prediction__"
+CHUNK_CELLS = 1_000_000
+"""Values per stored chunk (rows times columns): about 8 MB of numbers."""
 _Call = tuple[Any, Any, float, "Future[int]"]
 
 
@@ -249,8 +251,13 @@ class DriftStream:
                 j += 1
             group = [frame for _, frame in parts[i : j + 1]]
             frame = group[0] if len(group) == 1 else pd.concat(group, ignore_index=True)
-            merged.append((self._seq, parts[i][0], frame))
-            self._seq += 1
+            # Bounded chunks: a store row (or a request to a server) stays a few MB however
+            # much was queued.
+            step = max(1_000, CHUNK_CELLS // max(len(frame.columns), 1))
+            for offset in range(0, len(frame), step):
+                piece = frame if len(frame) <= step else frame.iloc[offset : offset + step]
+                merged.append((self._seq, parts[i][0], piece))
+                self._seq += 1
             i = j + 1
         if self.store is not None and merged:
             self.store.create_chunks(

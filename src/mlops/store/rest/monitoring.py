@@ -34,6 +34,8 @@ from mlops.store.rest.client import RestClient
 
 BATCH_ROWS = 10_000
 """Predictions or labels per request: bounds the server's memory per request."""
+BATCH_BYTES = 8 * 1024**2
+"""Chunk payload bytes per request (base64 makes it a third bigger on the wire)."""
 PREFIX = "/api/v1/monitoring"
 
 _ALERT = TypeAdapter(Alert)
@@ -96,13 +98,20 @@ class RestMonitoringStore(MonitoringStore):
         if not chunks:
             return
         path, params = self._monitor(monitor)
-        body = {
-            "chunks": [
-                {"seq": seq, "window_start": start, "n_rows": n, "payload": _enc(payload)}
-                for seq, start, n, payload in chunks
-            ]
-        }
-        self.client.request("POST", f"{path}/chunks", params=params, json_body=body)
+        # Requests of at most ~BATCH_BYTES (the server refuses big bodies); each chunk keeps its
+        # seq, so a batch the server took before a later one failed is not counted twice.
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for seq, start, n, payload in chunks:
+            if batch and size + len(payload) > BATCH_BYTES:
+                self._send_chunks(path, params, batch)
+                batch, size = [], 0
+            batch.append({"seq": seq, "window_start": start, "n_rows": n, "payload": _enc(payload)})
+            size += len(payload)
+        self._send_chunks(path, params, batch)
+
+    def _send_chunks(self, path: str, params: dict[str, Any], batch: list[dict[str, Any]]) -> None:
+        self.client.request("POST", f"{path}/chunks", params=params, json_body={"chunks": batch})
 
     def list_chunks(self, monitor: str) -> list[tuple[int, float, bytes]]:
         path, params = self._monitor(monitor)
