@@ -158,3 +158,35 @@ def test_a_model_editors_monitor_records_alerts_and_leaves_sending_to_others(
     [alert] = [a for a in monitor.alerts.list_alerts() if a.rule == "accuracy_threshold"]
     assert (alert.rule, alert.status, alert.model_name) == ("accuracy_threshold", "firing", "fraud")
     assert [d.status for d in alert.deliveries] == ["pending"]  # for a global editor to send
+
+
+def test_rows_a_viewer_may_not_write_fail_their_ack(
+    tmp_path: Path, serve: Callable[[MLOpsConfig], str]
+) -> None:
+    from mlops.errors import PermissionDeniedError
+    from mlops.monitoring import DriftDetector
+
+    config = MLOpsConfig(
+        home=tmp_path / "h",
+        tracking_uri=f"sqlite:///{tmp_path / 'db' / 'mlops.db'}",
+        artifact_uri=str(tmp_path / "art"),
+        user="server",
+    )
+    config.server.auth = True
+    ModelRegistry(config=config).register_model("fraud", DummyClassifier().fit([[0.0]], [0]))
+    access = access_control(config=config)
+    access.create_user("vic", None, by="test")
+    access.grant("vic", "viewer", model="fraud", by="test")
+    url = serve(config)
+    client = MLOpsConfig(
+        home=tmp_path / "c", tracking_uri=url, tracking_token=access.create_token("vic").secret
+    )
+    detector = DriftDetector(
+        pd.DataFrame({"a": np.arange(100.0)}), model_version="fraud/1", config=client
+    )
+    ack = detector.log_predictions(pd.DataFrame({"a": np.arange(10.0)}))
+    with pytest.raises(PermissionDeniedError, match="editor"):
+        ack.wait(30)
+    with pytest.raises(PermissionDeniedError):
+        detector.flush(30)  # reported once more, then the writer goes on
+    detector.stop()

@@ -212,6 +212,23 @@ class DriftStream:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            except MLOpsError as exc:
+                # The store refused the rows (no permission, a request too big): retrying cannot
+                # help, so these calls fail with the reason instead of waiting forever.
+                log.error(
+                    "drift monitor %s: store refused %d call(s): %s", self.name, len(calls), exc
+                )
+                if calls and self._queue and self._queue[0] is calls[0]:
+                    self._seq, self._planned = saved
+                    with self._cond:
+                        for _ in calls:
+                            self._queue.popleft()
+                    for call in calls:
+                        if not call[3].done():
+                            call[3].set_exception(exc)
+                    self._errors.append(exc)
+                retry = None
+                continue
             if stopping:
                 return
 
@@ -472,7 +489,12 @@ class DriftStream:
         assert self.store is not None
         while self._unsaved:
             result, through = self._unsaved[0]
-            self.store.create_result(result, delete_chunks_through=through)
+            try:
+                self.store.create_result(result, delete_chunks_through=through)
+            except BackendUnavailableError:
+                raise
+            except MLOpsError as exc:  # refused for good: its chunks stay, a later one takes them
+                log.error("drift monitor %s: window result refused: %s", self.name, exc)
             self._unsaved.pop(0)
 
     # --- restart -------------------------------------------------------------------------------
