@@ -196,10 +196,18 @@ class ModelMonitor:
         prediction_ids: Sequence[Any] | None = None,
         latency: Any = None,
         scores: Any = None,
+        errors: Any = None,
     ) -> Ack | Completed[int]:
-        """Feed both monitors: features to drift, predictions (and labels) to performance."""
+        """Feed both monitors: features to drift, predictions (and labels, latencies in seconds,
+        scores, failed-request flags) to performance. Safe from any thread: the drift rows are
+        only enqueued, the performance rows written in one batch."""
         self.performance.log_inference(
-            predictions, ground_truth, prediction_ids=prediction_ids, latency=latency, scores=scores
+            predictions,
+            ground_truth,
+            prediction_ids=prediction_ids,
+            latency=latency,
+            scores=scores,
+            errors=errors,
         )
         if self.detector is not None:
             return self.detector.log_predictions(features, predictions)
