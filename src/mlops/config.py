@@ -66,6 +66,25 @@ class RegistrySettings(BaseModel):
     )
 
 
+class MonitoringRetention(BaseModel):
+    """Days `mlops gc` keeps monitoring data, per kind (None: forever).
+
+    Why per kind: raw predictions are big and only matter until their labels arrive and the
+    window is evaluated, while window results and alerts are the small history that reports and
+    dashboards draw. An open window's rows are never removed, whatever the setting.
+    """
+
+    predictions: float | None = Field(
+        30.0, gt=0, description="Stored predictions of closed, evaluated windows."
+    )
+    results: float | None = Field(
+        365.0, gt=0, description="Closed windows' drift and performance results."
+    )
+    alerts: float | None = Field(
+        365.0, gt=0, description="Resolved alerts (with their deliveries) and ended silences."
+    )
+
+
 class MonitoringSettings(BaseModel):
     """Monitoring (the seed's ``monitoring={...}``); used by the monitoring domain."""
 
@@ -73,6 +92,10 @@ class MonitoringSettings(BaseModel):
     performance_monitoring: bool = True
     alert_channels: list[str] = Field(default_factory=lambda: ["log"])
     dashboard_enabled: bool = True
+    retention_days: MonitoringRetention = Field(
+        default_factory=lambda: MonitoringRetention(),
+        description="How long `mlops gc` keeps each kind of monitoring data.",
+    )
 
 
 class DeploymentSettings(BaseModel):

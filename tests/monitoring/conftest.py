@@ -12,11 +12,14 @@ import pytest
 from mlops.config import MLOpsConfig
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "rest"])
 def mon_config(request: pytest.FixtureRequest, tmp_path: Path) -> MLOpsConfig:
-    """A config on a fresh SQL store (monitoring needs the database itself)."""
+    """A config on a fresh store: SQLite, PostgreSQL, or an mlops server (``rest``: a real
+    server on loopback, which monitoring reaches through ``RestMonitoringStore``)."""
     if request.param == "sqlite":
         uri = f"sqlite:///{tmp_path / 'store' / 'mlops.db'}"
+    elif request.param == "rest":
+        uri = str(request.getfixturevalue("rest_server"))
     else:
         uri = str(request.getfixturevalue("postgres_schema_uri"))
     return MLOpsConfig(

@@ -232,7 +232,8 @@ def test_bad_rules_and_channels_are_clear_errors(mon_config: MLOpsConfig) -> Non
         AlertManager(["slack"], config=mon_config)
     manager = AlertManager(["log"], config=mon_config)
     rule = create_alert("high", "drift_share", ">", 0.2, manager=manager)
-    assert manager.rules["high"] == rule
+    assert rule in manager.list_rules()
+    assert AlertManager(["log"], config=mon_config).list_rules() == [rule]  # stored
 
 
 def test_two_deliverers_on_one_store_never_send_twice(

@@ -228,11 +228,9 @@ def test_attach_to_a_registered_version_and_load_it_back(
         DriftDetector.for_model("churn/1", name="other", config=mon_config)
 
 
-def test_monitoring_through_a_server_uri_says_it_is_not_supported_yet(
-    rest_server: str, tmp_path: Path
-) -> None:
-    from mlops.monitoring.store import MonitoringNotSupportedError, monitoring_store
+def test_monitoring_through_a_server_uri_uses_the_server(rest_server: str, tmp_path: Path) -> None:
+    from mlops.monitoring.store import monitoring_store
+    from mlops.store.rest.monitoring import RestMonitoringStore
 
     config = MLOpsConfig(home=tmp_path / "h", tracking_uri=rest_server)
-    with pytest.raises(MonitoringNotSupportedError, match="is an mlops server"):
-        monitoring_store(config)
+    assert isinstance(monitoring_store(config), RestMonitoringStore)

@@ -119,3 +119,19 @@ def test_bad_performance_input() -> None:
         monitor.log_inference([1, 0], [1, 0, 1])
     with pytest.raises(InvalidMonitoringInputError, match="not a number"):
         monitor.log_inference(["cat"], [1])
+
+
+def test_an_id_logged_again_replaces_its_row(mon_config: MLOpsConfig) -> None:
+    monitor = PerformanceMonitor("svc", window="1h", config=mon_config)
+    ts = 1_800_000_000.0
+    monitor.log_inference([1, 0, 1], [1, 1, 1], prediction_ids=["a", "b", "a"], timestamp=ts)
+    monitor.log_inference([0], latency=0.5, prediction_ids=["b"], timestamp=ts + 60)
+    rows = {
+        r.prediction_id: r
+        for r in monitoring_store(mon_config).list_predictions(
+            monitor.name, monitor.window.start_of(ts)
+        )
+    }
+    assert sorted(rows) == ["a", "b"]
+    assert (rows["a"].prediction, rows["a"].label) == (1.0, 1.0)  # the later of the batch
+    assert (rows["b"].prediction, rows["b"].label, rows["b"].latency) == (0.0, None, 0.5)

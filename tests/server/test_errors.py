@@ -25,6 +25,8 @@ UNKNOWN = {
     "token_id": "4243",
     "alert_id": "4244",
     "kind": "feature_view",
+    "delivery_id": "4245",
+    "monitor": "ghost-monitor",
 }
 
 
@@ -227,6 +229,23 @@ def test_no_endpoint_answers_500_to_unknown_ids(
         ("POST", "/api/v1/monitoring/alerts/{alert_id}/acknowledge"): {},
         ("POST", "/api/v1/monitoring/alerts/{alert_id}/resolve"): {},
         ("POST", "/api/v1/monitoring/alerts/{alert_id}/silence"): {"duration": "1h"},
+        # The monitoring store's routes (routers/monitoring_store.py): appends create.
+        ("PUT", "/api/v1/monitoring/detectors/{name}"): None,
+        ("POST", "/api/v1/monitoring/monitors/{monitor}/chunks"): None,
+        ("POST", "/api/v1/monitoring/monitors/{monitor}/predictions"): None,
+        ("POST", "/api/v1/monitoring/monitors/{monitor}/labels"): None,
+        ("POST", "/api/v1/monitoring/results"): None,
+        ("POST", "/api/v1/monitoring/alerts"): None,
+        ("PATCH", "/api/v1/monitoring/alerts/{alert_id}"): {"status": "firing"},
+        ("POST", "/api/v1/monitoring/alerts/{alert_id}/deliveries"): {
+            "channels": ["log"],
+            "event": "firing",
+            "at": 1.0,
+        },
+        ("POST", "/api/v1/monitoring/deliveries/claim"): None,
+        ("PATCH", "/api/v1/monitoring/deliveries/{delivery_id}"): {"status": "failed"},
+        ("POST", "/api/v1/monitoring/silences"): None,
+        ("PUT", "/api/v1/monitoring/rules/{name}"): None,
         # Features (routers/features.py): an unknown view is a 404.
         ("POST", "/api/v1/features/online"): {"feature_view": "ghost", "entities": [1]},
     }

@@ -91,7 +91,8 @@ def gc(
     ),
     tracking_uri: str | None = TrackingUri,
 ) -> None:
-    """Remove deleted runs, experiments and model versions, and their artifacts, for good."""
+    """Remove deleted runs, experiments and model versions, and their artifacts, for good; and
+    monitoring data past its retention (setting monitoring.retention_days)."""
     stores = open_stores(config_from(tracking_uri))
     with _spinner() as progress:
         task = progress.add_task("collecting garbage", total=None)
@@ -105,5 +106,10 @@ def gc(
         f"{report.model_versions} model versions, "
         f"{report.models} models and {report.artifacts} artifact files"
     )
+    if any(report.monitoring.values()):
+        console.print(
+            "Removed monitoring data past its retention: "
+            + ", ".join(f"{n:,} {kind}" for kind, n in report.monitoring.items())
+        )
     for error in report.errors:
         console.print(f"[yellow]not removed:[/yellow] {error}")

@@ -22,8 +22,14 @@ app = typer.Typer(
     help="Model monitoring: drift checks, reports, stored windows, metrics.", no_args_is_help=True
 )
 alerts_app = typer.Typer(
-    help="Monitoring alerts: list, acknowledge, silence, resolve, retry.", no_args_is_help=True
+    help="Monitoring alerts: list, acknowledge, silence, resolve, retry; stored rules.",
+    no_args_is_help=True,
 )
+rules_app = typer.Typer(
+    help="Stored alert rules: every monitoring process on the store evaluates them.",
+    no_args_is_help=True,
+)
+alerts_app.add_typer(rules_app, name="rules")
 
 
 def _drift_table(result: object) -> Table:
@@ -130,6 +136,9 @@ def report(
 def results(
     model: str | None = typer.Option(None, "--model", help="Model name or name/version."),
     kind: str | None = typer.Option(None, "--kind", help="drift or performance."),
+    deployment: str | None = typer.Option(
+        None, "--deployment", help="Only windows of this deployment's traffic."
+    ),
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = typer.Option(False, "--json"),
     tracking_uri: str | None = TrackingUri,
@@ -139,16 +148,28 @@ def results(
 
     store = monitoring_store(config_from(tracking_uri))
     name, version = store.resolve_version(model) if model else (None, None)
-    rows = store.list_results(model=name, version=version, kind=kind, limit=limit)
+    rows = store.list_results(
+        model=name, version=version, kind=kind, limit=limit, deployment=deployment
+    )
     if as_json:
         print_json([r.__dict__ for r in rows])
         return
     table = Table(title="Monitoring windows")
-    for column in ("model", "monitor", "kind", "window end", "rows", "flagged", "score"):
+    for column in (
+        "model",
+        "deployment",
+        "monitor",
+        "kind",
+        "window end",
+        "rows",
+        "flagged",
+        "score",
+    ):
         table.add_column(column, no_wrap=True)
     for r in rows:
         table.add_row(
             f"{r.model_name}/{r.model_version or '-'}",
+            r.deployment or "-",
             r.monitor,
             r.kind,
             time.strftime("%Y-%m-%d %H:%M", time.gmtime(r.window_end)),
@@ -267,12 +288,7 @@ def silence(
     tracking_uri: str | None = TrackingUri,
 ) -> None:
     """Hold back notifications of alerts whose labels match, for a while."""
-    pairs = {}
-    for m in matchers:
-        key, sep, value = m.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{m!r} is not label=value")
-        pairs[key] = value
+    pairs = _pairs(matchers)
     s = _manager(tracking_uri).silence(pairs, duration, comment)
     until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(s.ends_at))
     console.print(f"Silence {s.id}: {pairs} until {until}")
@@ -283,3 +299,77 @@ def retry(tracking_uri: str | None = TrackingUri) -> None:
     """Queue failed notifications again (delivered by the next running AlertManager)."""
     count = _manager(tracking_uri).retry_failed()
     console.print(f"Queued {count} failed deliveries again")
+
+
+# --- alert rules ---------------------------------------------------------------------------------
+
+
+@rules_app.command("list")
+def list_rules(
+    as_json: bool = typer.Option(False, "--json"), tracking_uri: str | None = TrackingUri
+) -> None:
+    """Stored alert rules, by name."""
+    rules = _manager(tracking_uri).store.list_rules()
+    if as_json:
+        print_json(rules)
+        return
+    table = Table(title="Alert rules")
+    for column in ("name", "when", "for", "severity", "labels"):
+        table.add_column(column, no_wrap=column != "labels")
+    for r in rules:
+        table.add_row(
+            r["name"],
+            f"{r['metric']} {r['condition']} {r['threshold']:.4g}",
+            f"{r['for_duration']:g}s",
+            r["severity"],
+            ", ".join(f"{k}={v}" for k, v in (r.get("labels") or {}).items()),
+        )
+    console.print(table)
+
+
+@rules_app.command("add")
+def add_rule(
+    name: str,
+    metric: str = typer.Option(..., "--metric", help="drift_share, precision, latency_p99, ..."),
+    condition: str = typer.Option(">", "--condition", help="> >= < <= == !="),
+    threshold: str = typer.Option(..., "--threshold", help="A number or with a unit: 100ms, 2%."),
+    for_duration: str = typer.Option("0", "--for", help="Held this long before firing: 5m."),
+    severity: str = typer.Option("warning", "--severity", help="info, warning or critical."),
+    labels: list[str] = typer.Option([], "--label", help="label=value added to its alerts."),
+    tracking_uri: str | None = TrackingUri,
+) -> None:
+    """Store an alert rule (replacing one of the same name)."""
+    from mlops.monitoring.alerts import AlertRule
+
+    rule = AlertRule.create(
+        name,
+        metric,
+        condition,
+        threshold,
+        for_duration,
+        severity,
+        labels=_pairs(labels),
+    )
+    _manager(tracking_uri).save_rule(rule)
+    console.print(
+        f"Stored rule [bold]{name}[/bold]: {metric} {condition} {rule.threshold:g}"
+        + (f" for {rule.for_duration:g}s" if rule.for_duration else "")
+    )
+
+
+@rules_app.command("delete")
+def delete_rule(name: str, tracking_uri: str | None = TrackingUri) -> None:
+    """Remove a stored alert rule."""
+    _manager(tracking_uri).delete_rule(name)
+    console.print(f"Deleted rule [bold]{name}[/bold]")
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    """``label=value`` arguments as a mapping (a clear error for anything else)."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not label=value")
+        pairs[key] = value
+    return pairs

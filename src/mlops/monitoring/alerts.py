@@ -3,7 +3,10 @@
 Why each piece:
 - *Rules* say when (``metric condition threshold`` held ``for_duration``) and how bad
   (``severity``). A rule that holds is first ``pending``; it fires only once it has held for
-  ``for_duration``, so one noisy window does not page anyone.
+  ``for_duration``, so one noisy window does not page anyone. Rules made with ``create_alert``
+  (or ``save_rule``, ``mlops alerts rules add``) are stored, so every process evaluates them,
+  a restarted one included; ``add_rule`` keeps a rule in this process only (``ModelMonitor``'s
+  thresholds, which it derives again on each start).
 - *Deduplication*: an episode is keyed by a fingerprint of the rule and its labels; while it is
   open, repeats only bump ``count`` and ``last_seen_at``. It resolves when the rule stops
   holding (or by hand), and a later breach starts a new episode.
@@ -26,10 +29,10 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlops.errors import InvalidStateError, MonitoringError
+from mlops.errors import InvalidStateError, MonitoringError, PermissionDeniedError
 from mlops.monitoring.channels import Channel, DeliveryError, channel_from_spec
 from mlops.monitoring.entities import Alert, Silence
 from mlops.monitoring.units import InvalidMonitoringInputError, parse_duration, parse_threshold
@@ -51,6 +54,8 @@ CONDITIONS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 SEVERITIES = ("info", "warning", "critical")
+RULES_REFRESH = 5.0
+"""Seconds between re-reads of the stored rules (each evaluation would be a query)."""
 OPEN = ("pending", "firing", "acknowledged")
 
 
@@ -116,6 +121,25 @@ class AlertRule:
     def holds(self, value: float) -> bool:
         return CONDITIONS[self.condition](value, self.threshold)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON-ready values (what the store keeps)."""
+        return {**asdict(self), "group_by": list(self.group_by)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertRule:
+        """A rule from ``to_dict`` (its values already parsed)."""
+        return cls(
+            name=str(data["name"]),
+            metric=str(data["metric"]),
+            condition=str(data["condition"]),
+            threshold=float(data["threshold"]),
+            for_duration=float(data.get("for_duration", 0.0)),
+            severity=str(data.get("severity", "warning")),
+            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+            group_by=tuple(data.get("group_by") or ("model",)),
+            message=data.get("message"),
+        )
+
 
 def fingerprint(rule: str, labels: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps([rule, sorted(labels.items())]).encode()).hexdigest()
@@ -163,6 +187,8 @@ class AlertManager:
             channel = channel_from_spec(spec)
             self.channels[channel.name] = channel
         self.rules: dict[str, AlertRule] = {r.name: r for r in rules or []}
+        self._stored: dict[str, AlertRule] = {}
+        self._stored_at = -math.inf
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -171,16 +197,53 @@ class AlertManager:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._told_denied = False
 
     # --- rules ---------------------------------------------------------------------------------
 
     def add_rule(self, rule: AlertRule) -> AlertRule:
+        """Evaluate ``rule`` in this process only (it is gone after a restart)."""
         self.rules[rule.name] = rule
         return rule
 
     def create_rule(self, name: str, metric: str, **kwargs: Any) -> AlertRule:
-        """``AlertRule.create(...)`` and add it."""
+        """``AlertRule.create(...)`` and add it (in this process only)."""
         return self.add_rule(AlertRule.create(name, metric, **kwargs))
+
+    def save_rule(self, rule: AlertRule) -> AlertRule:
+        """Store ``rule`` (replacing a stored one of the same name) so every process using
+        this store evaluates it, a restarted one included."""
+        if not math.isfinite(rule.threshold):
+            raise InvalidMonitoringInputError(
+                f"rule {rule.name!r} has threshold {rule.threshold}; a stored rule needs a "
+                "finite one"
+            )
+        self.store.create_rule(rule.name, rule.to_dict())
+        with self._lock:
+            self._stored[rule.name] = rule
+        return rule
+
+    def delete_rule(self, name: str) -> None:
+        """Remove a stored rule (``NotFoundError`` if there is none) and this process's copy."""
+        with self._lock:
+            self.rules.pop(name, None)
+            self._stored.pop(name, None)
+        self.store.delete_rule(name)
+
+    def list_rules(self) -> list[AlertRule]:
+        """Every rule this manager evaluates: stored ones and this process's, by name."""
+        return sorted(self._active_rules().values(), key=lambda r: r.name)
+
+    def _active_rules(self) -> dict[str, AlertRule]:
+        """Stored rules (re-read at most every ``RULES_REFRESH`` seconds, so a rule added by
+        another process takes effect here soon) overlaid by this process's rules."""
+        now = time.monotonic()
+        if now - self._stored_at >= RULES_REFRESH:
+            self._stored = {
+                spec["name"]: AlertRule.from_dict(spec) for spec in self.store.list_rules()
+            }
+            self._stored_at = now
+        return {**self._stored, **self.rules}
 
     # --- evaluating ----------------------------------------------------------------------------
 
@@ -195,7 +258,7 @@ class AlertManager:
         base = {str(k): str(v) for k, v in (labels or {}).items() if v is not None}
         touched = []
         with self._lock:
-            for rule in self.rules.values():
+            for rule in self._active_rules().values():
                 if rule.metric not in metrics:
                     continue
                 value = float(metrics[rule.metric])
@@ -209,7 +272,7 @@ class AlertManager:
         self, rule: AlertRule, value: float, labels: dict[str, str], now: float
     ) -> Alert | None:
         key = fingerprint(rule.name, labels)
-        current = self.store.get_open_alert(key)
+        current = self.store.get_open_alert(key, labels.get("model"))
         if not rule.holds(value):
             if current is not None:
                 self._resolve(current, now, notify=current.status != "pending")
@@ -357,7 +420,19 @@ class AlertManager:
         """Send every due delivery once (grouped); returns counts by outcome."""
         now = time.time() if at is None else at
         outcome = {"delivered": 0, "retrying": 0, "failed": 0, "silenced": 0, "waiting": 0}
-        due = self.store.claim_deliveries(now, self.lease, limit=1000)
+        # Look before claiming: a claim is a write (through a server, an audited one), and the
+        # delivery loop asks every second while nearly always nothing is due.
+        try:
+            if not self.store.list_due_deliveries(now, limit=1):
+                return outcome
+            due = self.store.claim_deliveries(now, self.lease, limit=1000)
+        except PermissionDeniedError as exc:
+            # Through a server with --auth, sending works across models (a global editor's);
+            # this process records alerts and leaves their notifications to such a process.
+            if not self._told_denied:
+                log.warning("alert notifications are left to another process: %s", exc)
+                self._told_denied = True
+            return outcome
         if not due:
             return outcome
         silences = self.store.list_silences(active_at=now)
@@ -484,9 +559,10 @@ def create_alert(
     labels: Mapping[str, str] | None = None,
     manager: AlertManager | None = None,
 ) -> AlertRule:
-    """Add an alert rule to ``manager`` (default: the process's) and return it (the seed's
-    function)."""
+    """Store an alert rule (replacing one of the same name) and return it (the seed's
+    function): ``manager`` (default: the process's) and every other process on the same store
+    evaluate it, also after a restart."""
     target = manager or default_alert_manager()
-    return target.add_rule(
+    return target.save_rule(
         AlertRule.create(name, metric, condition, threshold, for_duration, severity, labels=labels)
     )

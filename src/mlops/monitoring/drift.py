@@ -74,6 +74,8 @@ class DriftDetector:
             watches; windows' results are stored linked to it.
         config: Store configuration (default: the environment's).
         persist: Keep open windows and results in the metadata store (default True).
+        deployment: The deployment whose traffic is watched (serving passes its id); stored with
+            every window result, and it gives the deployment its own windows.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class DriftDetector:
         model_version: ModelVersion | str | None = None,
         config: MLOpsConfig | None = None,
         persist: bool = True,
+        deployment: str | None = None,
     ):
         if not 0.0 <= float(alert_threshold) <= 1.0:
             raise InvalidMonitoringInputError(
@@ -115,6 +118,7 @@ class DriftDetector:
         self.model_version = model_version
         self.config = config
         self.persist = persist
+        self.deployment = deployment
         self._stream: DriftStream | None = None
 
     # --- fitting -------------------------------------------------------------------------------
@@ -544,8 +548,19 @@ def parallel_map(fn: Callable[[Any], T], items: Sequence[Any], rows: int) -> lis
     return list(pool.map(fn, items))
 
 
+_SAFE = re.compile(r"[^\w.\-]")
+
+
 def default_name(model: str, version: int) -> str:
-    return re.sub(r"[^\w.\-]", "_", f"{model}-v{version}-drift")
+    return _SAFE.sub("_", f"{model}-v{version}-drift")
+
+
+def deployment_name(monitor: str, deployment: str | None) -> str:
+    """The monitor of one deployment's traffic: two deployments of a version (a canary and the
+    stable one) must not share windows, so each gets its own stream of chunks and results."""
+    if deployment is None:
+        return monitor
+    return f"{monitor}@{_SAFE.sub('_', deployment)}"
 
 
 def prepare(ref: ColumnSummary, series: pd.Series) -> tuple[CurrentColumn, int, int]:

@@ -59,6 +59,9 @@ class ModelMonitor:
         channels: Alert channels (default: the config's ``monitoring.alert_channels``).
         task: ``classification``, ``regression`` or ``anomaly``.
         config: Store configuration (default: the environment's).
+        deployment: The deployment whose traffic this monitor sees (the serving hook passes
+            its id): window results and alerts record it, and each deployment of a version
+            gets its own windows.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class ModelMonitor:
         task: str = "classification",
         drift_alert_for: str | float = 0.0,
         config: MLOpsConfig | None = None,
+        deployment: str | None = None,
     ):
         from mlops.monitoring.store import monitoring_store
 
@@ -83,7 +87,10 @@ class ModelMonitor:
                 f"{model_version!r} is not a registered model version; register it first "
                 "(ModelMonitor watches registered versions; PerformanceMonitor takes any label)"
             )
+        self.deployment = deployment
         self.labels = {"model": self.model_name, "version": str(self.version)}
+        if deployment is not None:
+            self.labels["deployment"] = deployment
         self.detector = self._detector(reference_data, detection_window)
         self.performance = PerformanceMonitor(
             f"{self.model_name}/{self.version}",
@@ -91,6 +98,7 @@ class ModelMonitor:
             alert_thresholds=alert_thresholds,
             task=task,
             config=config,
+            deployment=deployment,
         )
         self.alerts = AlertManager(channels, config=config)
         if self.detector is not None:
@@ -121,10 +129,16 @@ class ModelMonitor:
         ref = f"{self.model_name}/{self.version}"
         if reference is not None:
             return DriftDetector(
-                reference, detection_window=window, model_version=ref, config=self.config
+                reference,
+                detection_window=window,
+                model_version=ref,
+                config=self.config,
+                deployment=self.deployment,
             )
         try:
-            return DriftDetector.for_model(ref, config=self.config, detection_window=window)
+            return DriftDetector.for_model(
+                ref, config=self.config, detection_window=window, deployment=self.deployment
+            )
         except NotFoundError:
             pass
         dataset = self._training_dataset()
@@ -132,7 +146,11 @@ class ModelMonitor:
             log.info("model %s has no drift reference: drift monitoring is off", ref)
             return None
         return DriftDetector(
-            dataset, detection_window=window, model_version=ref, config=self.config
+            dataset,
+            detection_window=window,
+            model_version=ref,
+            config=self.config,
+            deployment=self.deployment,
         )
 
     def _training_dataset(self) -> Any:
@@ -178,14 +196,27 @@ class ModelMonitor:
         prediction_ids: Sequence[Any] | None = None,
         latency: Any = None,
         scores: Any = None,
+        errors: Any = None,
     ) -> Ack | Completed[int]:
-        """Feed both monitors: features to drift, predictions (and labels) to performance."""
+        """Feed both monitors: features to drift, predictions (and labels, latencies in seconds,
+        scores, failed-request flags) to performance. Safe from any thread: the drift rows are
+        only enqueued, the performance rows written in one batch."""
         self.performance.log_inference(
-            predictions, ground_truth, prediction_ids=prediction_ids, latency=latency, scores=scores
+            predictions,
+            ground_truth,
+            prediction_ids=prediction_ids,
+            latency=latency,
+            scores=scores,
+            errors=errors,
         )
         if self.detector is not None:
             return self.detector.log_predictions(features, predictions)
         return Completed(0)
+
+    def log_ground_truth(self, prediction_ids: Sequence[Any], labels: Any) -> list[float]:
+        """Join labels that arrived later to their predictions by id; the windows they touch
+        are evaluated again (and their alerts with them). Returns those windows' starts."""
+        return self.performance.log_ground_truth(prediction_ids, labels)
 
     def stop(self) -> None:
         """Flush and stop everything; the open window stays stored for the next start."""
@@ -223,7 +254,9 @@ class ModelMonitor:
         firing = [
             a
             for a in self.alerts.list_alerts(status=["firing"])
-            if a.model_name == self.model_name and a.model_version in (None, self.version)
+            if a.model_name == self.model_name
+            and a.model_version in (None, self.version)
+            and (self.deployment is None or a.deployment in (None, self.deployment))
         ]
         if firing:
             problems.append(f"{len(firing)} alert(s) firing")

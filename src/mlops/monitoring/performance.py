@@ -140,6 +140,8 @@ class PerformanceMonitor:
         window: Window length ("15m", "1h", "1d").
         positive_label: The label of the positive (for anomaly detection: anomalous) class.
         config: Store configuration; ``persist=False`` keeps everything in memory.
+        deployment: The deployment whose traffic is watched; stored with every window result,
+            and it gives the deployment its own monitor (its own predictions and windows).
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class PerformanceMonitor:
         name: str | None = None,
         config: MLOpsConfig | None = None,
         persist: bool = True,
+        deployment: str | None = None,
     ):
         if task not in TASKS:
             raise InvalidMonitoringInputError(f"task {task!r} is not one of {', '.join(TASKS)}")
@@ -171,6 +174,7 @@ class PerformanceMonitor:
         self.positive_label = float(positive_label)
         self.config = config
         self.persist = persist
+        self.deployment = deployment
         self.callbacks: list[Callable[[PerformanceResult], None]] = []
         self._lock = threading.RLock()
         self._memory: dict[float, dict[str, PredictionRow]] = {}
@@ -189,7 +193,11 @@ class PerformanceMonitor:
         else:
             self.model_name = str(getattr(model_version, "id", model_version))
         label = self.model_name if self.version is None else f"{self.model_name}-v{self.version}"
-        self.name = name or f"{label}-performance"
+        from mlops.monitoring.drift import deployment_name
+
+        self.name = name or deployment_name(f"{label}-performance", deployment)
+        if self.store is not None:
+            self.store.register_monitor(self.name, self.model_name)
 
     # --- logging -------------------------------------------------------------------------------
 
@@ -222,17 +230,15 @@ class PerformanceMonitor:
                 raise InvalidMonitoringInputError(f"{len(ids)} prediction_ids for {n} predictions")
         ts = time.time() if timestamp is None else float(timestamp)
         start = self.window.start_of(ts)
+        # Whole columns are converted at once: a serving thread logs batches of hundreds of rows.
+        nothing: list[float | None] = [None] * n
+        pred_v = _nums(preds, "predictions")
+        score_v = _nums(score, "scores") if score is not None else nothing
+        label_v = _nums(labels, "ground_truth") if labels is not None else nothing
+        lat_v = _nums(lat, "latency") if lat is not None else nothing
+        err_v = err.astype(bool).tolist() if err is not None else [False] * n
         rows = [
-            PredictionRow(
-                prediction_id=ids[i],
-                window_start=start,
-                predicted_at=ts,
-                prediction=_num(preds[i]),
-                score=_num(score[i]) if score is not None else None,
-                label=_num(labels[i]) if labels is not None else None,
-                latency=_num(lat[i]) if lat is not None else None,
-                error=bool(err[i]) if err is not None else False,
-            )
+            PredictionRow(ids[i], start, ts, pred_v[i], score_v[i], label_v[i], lat_v[i], err_v[i])
             for i in range(n)
         ]
         with self._lock:
@@ -305,7 +311,7 @@ class PerformanceMonitor:
                     kind="performance",
                     model_name=self.model_name,
                     model_version=self.version,
-                    deployment=None,
+                    deployment=self.deployment,
                     window_start=start,
                     window_end=end,
                     n_rows=len(rows),
@@ -388,6 +394,17 @@ def _column(values: Any, what: str, n: int | None = None, broadcast: bool = Fals
             return np.repeat(arr, n)
         raise InvalidMonitoringInputError(f"{arr.size} {what} for {n} predictions")
     return arr
+
+
+def _nums(values: np.ndarray, what: str) -> list[float | None]:
+    """A column as floats, NaN and None as None (``_num`` of each value, vectorized)."""
+    if values.dtype.kind in "biuf":
+        floats = values.astype(np.float64)
+        out: list[float | None] = floats.tolist()
+        if np.isnan(floats).any():
+            out = [None if v != v else v for v in out]  # NaN is not equal to itself
+        return out
+    return [_num(v) for v in values]
 
 
 def _num(value: Any) -> float | None:

@@ -1,7 +1,8 @@
 """The monitoring domain's storage interface, and how a configuration opens it.
 
-One SQL implementation (``mlops.store.sql.monitoring``) serves SQLite and PostgreSQL. Monitoring
-through an mlops server (an ``http(s)://`` tracking URI) is not supported yet and says so.
+One SQL implementation (``mlops.store.sql.monitoring``) serves SQLite and PostgreSQL; with an
+``http(s)://`` tracking URI the same interface is served by an mlops server
+(``mlops.store.rest.monitoring``), so monitors in any process write through it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 
 class MonitoringNotSupportedError(MonitoringError, InvalidStateError):
-    """The configured store cannot hold monitoring data (an mlops server, for now)."""
+    """The configured store cannot hold monitoring data."""
 
 
 class MonitoringStore(abc.ABC):
@@ -39,6 +40,10 @@ class MonitoringStore(abc.ABC):
     ) -> tuple[str | None, int | None]:
         """(model name, version) for a ``ModelVersion``, "name/3", a registered name (its
         newest version), or an unregistered label (version None)."""
+
+    def register_monitor(self, monitor: str, model: str | None) -> None:  # noqa: B027
+        """Note the model a monitor's rows belong to. A database needs nothing; a server
+        checks the caller's role on that model for the monitor's reads and writes."""
 
     # detectors
     @abc.abstractmethod
@@ -79,6 +84,7 @@ class MonitoringStore(abc.ABC):
         version: int | None = None,
         limit: int = 1000,
         offset: int = 0,
+        deployment: str | None = None,
     ) -> list[WindowResult]:
         """Results, oldest window first (the newest ``limit`` after skipping the newest
         ``offset``, so a reader can page backwards from the newest window)."""
@@ -104,8 +110,9 @@ class MonitoringStore(abc.ABC):
 
     # alerts
     @abc.abstractmethod
-    def get_open_alert(self, fingerprint: str) -> Alert | None:
-        """The unresolved alert with this fingerprint, if any."""
+    def get_open_alert(self, fingerprint: str, model: str | None = None) -> Alert | None:
+        """The unresolved alert with this fingerprint, if any (``model``: the model its rule
+        watched, which a server checks the caller's role on)."""
 
     @abc.abstractmethod
     def create_alert(self, values: dict[str, Any]) -> Alert:
@@ -143,7 +150,7 @@ class MonitoringStore(abc.ABC):
 
     @abc.abstractmethod
     def update_delivery(self, delivery_id: int, **values: Any) -> None:
-        """Record an attempt's outcome."""
+        """Record an attempt's outcome (``NotFoundError`` for an unknown id)."""
 
     @abc.abstractmethod
     def create_silence(
@@ -160,6 +167,19 @@ class MonitoringStore(abc.ABC):
     def list_silences(self, active_at: float | None = None) -> list[Silence]:
         """Silences (only those active at ``active_at`` when given)."""
 
+    # alert rules
+    @abc.abstractmethod
+    def create_rule(self, name: str, spec: dict[str, Any]) -> None:
+        """Store an alert rule (``AlertRule`` fields as JSON), replacing one of the same name."""
+
+    @abc.abstractmethod
+    def list_rules(self, model: str | None = None) -> list[dict[str, Any]]:
+        """Stored rules (optionally those labelled with one model), by name."""
+
+    @abc.abstractmethod
+    def delete_rule(self, name: str) -> None:
+        """Remove a stored rule (``NotFoundError`` if there is none)."""
+
 
 _lock = threading.Lock()
 _stores: dict[str, MonitoringStore] = {}
@@ -168,23 +188,31 @@ _stores: dict[str, MonitoringStore] = {}
 def monitoring_store(config: MLOpsConfig | None = None) -> MonitoringStore:
     """The monitoring store of ``config`` (default: the environment's), one per database.
 
-    Raises:
-        MonitoringNotSupportedError: The tracking URI is an mlops server.
+    With an ``http(s)://`` tracking URI it is a client of that mlops server, sharing the
+    tracking client's connection pool.
     """
     from mlops.config import load_config
     from mlops.store.open import open_stores
 
     stores = open_stores(config or load_config())
-    if stores.database is None:
-        raise MonitoringNotSupportedError(
-            f"monitoring needs direct access to the metadata database and "
-            f"{stores.config.resolved_tracking_uri} is an mlops server; use the server's "
-            "database URI (sqlite:///PATH or postgresql://...) for now"
-        )
-    from mlops.store.sql.monitoring import SqlMonitoringStore
-
-    key = stores.database.uri
     with _lock:
+        if stores.database is None:
+            from mlops.store.rest.monitoring import RestMonitoringStore
+
+            if stores.client is None:
+                raise MonitoringNotSupportedError(
+                    f"{stores.config.resolved_tracking_uri} has neither a database nor a server "
+                    "to keep monitoring data in"
+                )
+            key = stores.client.base_url
+            store = _stores.get(key)
+            if store is None or getattr(store, "client", None) is not stores.client:
+                store = RestMonitoringStore(stores.client)
+                _stores[key] = store
+            return store
+        from mlops.store.sql.monitoring import SqlMonitoringStore
+
+        key = stores.database.uri
         store = _stores.get(key)
         if store is None or getattr(store, "db", None) is not stores.database:
             store = SqlMonitoringStore(stores.database, stores.registry)

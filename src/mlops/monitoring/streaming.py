@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PRED = "__prediction__"
+CHUNK_CELLS = 1_000_000
+"""Values per stored chunk (rows times columns): about 8 MB of numbers."""
 _Call = tuple[Any, Any, float, "Future[int]"]
 
 
@@ -89,6 +91,7 @@ class DriftStream:
         self._seq = 0
         self._errors: list[BaseException] = []
         self._memory_results: deque[DriftResult] = deque(maxlen=1000)
+        self._unsaved: list[tuple[WindowResult, int]] = []
         self.callbacks: list[Callable[[DriftResult], None]] = []
         self.store: MonitoringStore | None = None
         self.model_name: str | None = None
@@ -98,7 +101,12 @@ class DriftStream:
 
             self.store = monitoring_store(detector.config)
             self.model_name, self.model_version = self.store.resolve_version(detector.model_version)
-        self.name = detector.name or self._default_name()
+        from mlops.monitoring.drift import deployment_name
+
+        self.deployment: str | None = detector.deployment
+        self.name = deployment_name(detector.name or self._default_name(), self.deployment)
+        if self.store is not None:
+            self.store.register_monitor(self.name, self.model_name)
         self._recover()
 
     def _default_name(self) -> str:
@@ -172,14 +180,15 @@ class DriftStream:
 
     def _run(self) -> None:
         delay = 0.05
+        retry: int | None = None  # calls of a failed attempt, tried again as they were
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
+                while not self._queue and not self._stopping and not self._unsaved:
                     wait = self._seconds_to_close()
                     if wait is not None and wait <= 0:
                         break
                     self._cond.wait(min(wait, 1.0) if wait is not None else 1.0)
-                calls = list(self._queue)
+                calls = list(self._queue)[:retry] if retry is not None else list(self._queue)
                 stopping = self._stopping
             saved = (self._seq, self._planned)
             try:
@@ -188,14 +197,37 @@ class DriftStream:
                     with self._cond:
                         for _ in calls:
                             self._queue.popleft()
+                retry = None
                 self._close_due()
                 delay = 0.05
             except BackendUnavailableError as exc:
-                # Passing: keep the calls queued, in order, and try again.
+                # Passing: keep the calls queued, in order, and try again with exactly the same
+                # calls, so each chunk gets the seq (and the rows) it had: the store may have
+                # taken an attempt whose answer was lost, and it keeps a seq it already has.
                 log.warning("drift monitor %s: store unavailable, retrying: %s", self.name, exc)
-                self._seq, self._planned = saved
+                if retry is None and calls and self._queue and self._queue[0] is calls[0]:
+                    retry = len(calls)
+                if retry is not None:
+                    self._seq, self._planned = saved
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            except MLOpsError as exc:
+                # The store refused the rows (no permission, a request too big): retrying cannot
+                # help, so these calls fail with the reason instead of waiting forever.
+                log.error(
+                    "drift monitor %s: store refused %d call(s): %s", self.name, len(calls), exc
+                )
+                if calls and self._queue and self._queue[0] is calls[0]:
+                    self._seq, self._planned = saved
+                    with self._cond:
+                        for _ in calls:
+                            self._queue.popleft()
+                    for call in calls:
+                        if not call[3].done():
+                            call[3].set_exception(exc)
+                    self._errors.append(exc)
+                retry = None
                 continue
             if stopping:
                 return
@@ -236,8 +268,13 @@ class DriftStream:
                 j += 1
             group = [frame for _, frame in parts[i : j + 1]]
             frame = group[0] if len(group) == 1 else pd.concat(group, ignore_index=True)
-            merged.append((self._seq, parts[i][0], frame))
-            self._seq += 1
+            # Bounded chunks: a store row (or a request to a server) stays a few MB however
+            # much was queued.
+            step = max(1_000, CHUNK_CELLS // max(len(frame.columns), 1))
+            for offset in range(0, len(frame), step):
+                piece = frame if len(frame) <= step else frame.iloc[offset : offset + step]
+                merged.append((self._seq, parts[i][0], piece))
+                self._seq += 1
             i = j + 1
         if self.store is not None and merged:
             self.store.create_chunks(
@@ -374,6 +411,8 @@ class DriftStream:
             self._close(window)
 
     def _close_due(self) -> None:
+        if self._unsaved:
+            self._save_unsaved()  # raises while the store is still unavailable
         with self._state_lock:
             window = self._window
             seconds = None if self._event_time else self.spec.seconds
@@ -407,13 +446,13 @@ class DriftStream:
             )
         result = detector.verdict(prepared, window.rows, prediction, multi, window.start, end)
         if self.store is not None:
-            self.store.create_result(
+            self._save_result(
                 WindowResult(
                     monitor=self.name,
                     kind="drift",
                     model_name=self.model_name,
                     model_version=self.model_version,
-                    deployment=None,
+                    deployment=self.deployment,
                     window_start=window.start,
                     window_end=end,
                     n_rows=window.rows,
@@ -423,7 +462,7 @@ class DriftStream:
                     created_at=0,
                     updated_at=0,
                 ),
-                delete_chunks_through=self._window_last_seq,
+                self._window_last_seq,
             )
         else:
             self._memory_results.append(result)
@@ -434,6 +473,29 @@ class DriftStream:
             except MLOpsError as exc:  # an alert that cannot be stored must not stop windows
                 log.error("drift monitor %s: result callback failed: %s", self.name, exc)
         return result
+
+    def _save_result(self, result: WindowResult, through: int) -> None:
+        """Store a closed window's result (deleting its chunks), or keep it for a retry while
+        the store is unavailable. Kept results are saved in order before any later one, so a
+        later window's chunk deletion never takes the chunks of a window not yet saved."""
+        assert self.store is not None
+        self._unsaved.append((result, through))
+        try:
+            self._save_unsaved()
+        except BackendUnavailableError as exc:
+            log.warning("drift monitor %s: window result kept for a retry: %s", self.name, exc)
+
+    def _save_unsaved(self) -> None:
+        assert self.store is not None
+        while self._unsaved:
+            result, through = self._unsaved[0]
+            try:
+                self.store.create_result(result, delete_chunks_through=through)
+            except BackendUnavailableError:
+                raise
+            except MLOpsError as exc:  # refused for good: its chunks stay, a later one takes them
+                log.error("drift monitor %s: window result refused: %s", self.name, exc)
+            self._unsaved.pop(0)
 
     # --- restart -------------------------------------------------------------------------------
 

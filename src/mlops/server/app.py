@@ -42,6 +42,7 @@ from mlops.server.routers import (
     metrics,
     models,
     monitoring,
+    monitoring_store,
     runs,
     ui_data,
 )
@@ -80,6 +81,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(features.router)
     app.include_router(abtests.router)
+    app.include_router(monitoring_store.router)
     app.include_router(features.online_router(state, feature_store))
     if unruled := unruled_routes(app.routes):
         # Deny by default: an API route nobody declared a permission for must not be served.

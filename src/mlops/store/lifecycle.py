@@ -39,6 +39,8 @@ class GcReport:
     models: int = 0
     artifacts: int = 0
     errors: list[str] = field(default_factory=list)
+    monitoring: dict[str, int] = field(default_factory=dict)
+    """Monitoring rows past their retention (``monitoring.retention_days``), by kind."""
 
 
 def _ids(stores: Stores, query: sa.Select[Any]) -> Iterator[list[Any]]:
@@ -54,7 +56,8 @@ def _ids(stores: Stores, query: sa.Select[Any]) -> Iterator[list[Any]]:
 def collect_garbage(
     stores: Stores, older_than_ms: int = 0, progress: Progress | None = None
 ) -> GcReport:
-    """Remove soft-deleted runs, experiments, model versions and models, and their artifacts.
+    """Remove soft-deleted runs, experiments, model versions and models, and their artifacts,
+    and monitoring data older than its retention (``monitoring.retention_days``).
 
     Only objects deleted at least ``older_than_ms`` ago are removed.
     """
@@ -109,6 +112,13 @@ def collect_garbage(
             stores.db.write_retrying(partial(_delete_experiment_rows, experiment_id=exp_id))
             report.experiments += 1
             notify("experiment", str(exp_id))
+
+    from mlops.store.sql.monitoring import SqlMonitoringStore
+
+    monitoring = SqlMonitoringStore(stores.db, stores.registry)
+    report.monitoring = monitoring.purge_expired(
+        stores.config.monitoring.retention_days, now_ms() / 1000, notify
+    )
     return report
 
 

@@ -83,16 +83,21 @@ class WindowResultPage(schemas.Response):
 
 class DeliveryOut(schemas.Response):
     id: int
+    alert_id: int
     channel: str
     event: str
     status: str
     attempts: int
+    next_attempt_at: float
+    created_at: float
     last_error: str | None = None
     delivered_at: float | None = None
 
 
 class AlertOut(schemas.Response):
     id: int
+    fingerprint: str
+    group_key: str
     rule: str
     metric: str
     severity: str
@@ -203,13 +208,21 @@ def list_results(
     version: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     kind: Literal["drift", "performance"] | None = None,
     monitor: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    deployment: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     page_token: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> Any:
-    """Closed windows of a model (optionally one version, kind or monitor), newest first."""
+    """Closed windows of a model (optionally one version, kind, monitor or deployment),
+    newest first."""
     offset = _offset(page_token)
     found = state.monitoring.list_results(
-        monitor=monitor, kind=kind, model=name, version=version, limit=limit + 1, offset=offset
+        monitor=monitor,
+        kind=kind,
+        model=name,
+        version=version,
+        limit=limit + 1,
+        offset=offset,
+        deployment=deployment,
     )
     newest_first = found[::-1]
     more = len(newest_first) > limit

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -25,6 +26,9 @@ from mlops.monitoring.entities import (
 from mlops.monitoring.store import MonitoringStore
 from mlops.store.sql import tables as t
 from mlops.store.sql.database import Database
+
+if TYPE_CHECKING:
+    from mlops.config import MonitoringRetention
 
 
 class SqlMonitoringStore(MonitoringStore):
@@ -142,7 +146,25 @@ class SqlMonitoringStore(MonitoringStore):
             }
             for seq, start, n, payload in chunks
         ]
-        self.db.write_retrying(lambda conn: conn.execute(t.monitoring_chunks.insert(), rows))
+        c = t.monitoring_chunks
+
+        def save(conn: Connection) -> None:
+            # A chunk already stored under its seq is kept: a retried batch counts once.
+            seqs = [row["seq"] for row in rows]
+            have: set[int] = set()
+            for start in range(0, len(seqs), 500):
+                have.update(
+                    conn.execute(
+                        sa.select(c.c.seq).where(
+                            c.c.monitor == monitor, c.c.seq.in_(seqs[start : start + 500])
+                        )
+                    ).scalars()
+                )
+            new = [row for row in rows if row["seq"] not in have]
+            if new:
+                conn.execute(c.insert(), new)
+
+        self.db.write_retrying(save)
 
     def list_chunks(self, monitor: str) -> list[tuple[int, float, bytes]]:
         c = t.monitoring_chunks
@@ -204,9 +226,12 @@ class SqlMonitoringStore(MonitoringStore):
         version: int | None = None,
         limit: int = 1000,
         offset: int = 0,
+        deployment: str | None = None,
     ) -> list[WindowResult]:
         r = t.monitoring_results
         query = sa.select(r)
+        if deployment is not None:
+            query = query.where(r.c.deployment == deployment)
         if monitor is not None:
             query = query.where(r.c.monitor == monitor)
         if kind is not None:
@@ -243,39 +268,32 @@ class SqlMonitoringStore(MonitoringStore):
     def create_predictions(self, monitor: str, rows: Sequence[PredictionRow]) -> None:
         if not rows:
             return
-        p = t.monitoring_predictions
         values = [
-            {
-                "monitor": monitor,
-                "prediction_id": row.prediction_id,
-                "window_start": row.window_start,
-                "predicted_at": row.predicted_at,
-                "prediction": row.prediction,
-                "score": row.score,
-                "label": row.label,
-                "latency": row.latency,
-                "error": row.error,
-                "labelled_at": row.predicted_at if row.label is not None else None,
-            }
+            (
+                monitor,
+                row.prediction_id,
+                row.window_start,
+                row.predicted_at,
+                row.prediction,
+                row.score,
+                row.label,
+                row.latency,
+                row.error,
+                row.predicted_at if row.label is not None else None,
+            )
             for row in rows
         ]
-        ids = [row.prediction_id for row in rows]
-
-        def save(conn: Connection) -> None:
-            for start in range(0, len(ids), 500):
-                conn.execute(
-                    p.delete().where(
-                        p.c.monitor == monitor, p.c.prediction_id.in_(ids[start : start + 500])
-                    )
-                )
-            conn.execute(p.insert(), values)
-
-        self.db.write_retrying(save)
+        sql = _upsert_predictions_sql(self.db.dialect)
+        # Driver-level executemany: a serving thread logs batches of hundreds of rows, and
+        # SQLAlchemy's per-row parameter processing would cost more than the insert itself.
+        self.db.write_retrying(lambda conn: conn.exec_driver_sql(sql, values))
 
     def update_labels(
         self, monitor: str, labels: Sequence[tuple[str, float]], at: float
     ) -> list[float]:
         p = t.monitoring_predictions
+        if not labels:
+            return []
 
         def save(conn: Connection) -> list[float]:
             windows: set[float] = set()
@@ -338,7 +356,7 @@ class SqlMonitoringStore(MonitoringStore):
 
     # --- alerts --------------------------------------------------------------------------------
 
-    def get_open_alert(self, fingerprint: str) -> Alert | None:
+    def get_open_alert(self, fingerprint: str, model: str | None = None) -> Alert | None:
         a = t.monitoring_alerts
         with self.db.read() as conn:
             row = conn.execute(
@@ -449,9 +467,11 @@ class SqlMonitoringStore(MonitoringStore):
 
     def update_delivery(self, delivery_id: int, **values: Any) -> None:
         d = t.monitoring_deliveries
-        self.db.write_retrying(
+        done = self.db.write_retrying(
             lambda conn: conn.execute(d.update().where(d.c.id == delivery_id).values(**values))
         )
+        if done.rowcount == 0:
+            raise NotFoundError(f"no alert delivery with id {delivery_id}")
 
     def create_silence(
         self,
@@ -497,6 +517,175 @@ class SqlMonitoringStore(MonitoringStore):
             )
             for r in rows
         ]
+
+    # --- alert rules ---------------------------------------------------------------------------
+
+    def create_rule(self, name: str, spec: dict[str, Any]) -> None:
+        rules = t.monitoring_alert_rules
+        now = now_ms()
+        model = (spec.get("labels") or {}).get("model")
+
+        def save(conn: Connection) -> None:
+            created = conn.execute(
+                sa.select(rules.c.created_at).where(rules.c.name == name)
+            ).scalar()
+            conn.execute(rules.delete().where(rules.c.name == name))
+            conn.execute(
+                rules.insert().values(
+                    name=name,
+                    model_name=model,
+                    spec=json.dumps(spec, sort_keys=True, allow_nan=False),
+                    created_at=now if created is None else created,
+                    updated_at=now,
+                )
+            )
+
+        self.db.write_retrying(save)
+
+    def list_rules(self, model: str | None = None) -> list[dict[str, Any]]:
+        rules = t.monitoring_alert_rules
+        query = sa.select(rules.c.spec).order_by(rules.c.name)
+        if model is not None:
+            query = query.where(rules.c.model_name == model)
+        with self.db.read() as conn:
+            return [json.loads(spec) for spec in conn.execute(query).scalars()]
+
+    def delete_rule(self, name: str) -> None:
+        rules = t.monitoring_alert_rules
+        done = self.db.write_retrying(
+            lambda conn: conn.execute(rules.delete().where(rules.c.name == name))
+        )
+        if done.rowcount == 0:
+            raise NotFoundError(
+                f"no stored alert rule named {name!r}; `mlops alerts rules list` shows them"
+            )
+
+    # --- retention -----------------------------------------------------------------------------
+
+    def purge_expired(
+        self, retention: MonitoringRetention, now: float, progress: Progress | None = None
+    ) -> dict[str, int]:
+        """Delete monitoring data older than ``retention`` allows, a batch at a time.
+
+        Predictions go only once their window has ended and its result is stored, so an open
+        (or never evaluated) window keeps its rows; open windows' drift chunks are never
+        touched (they are deleted when their window closes). Returns counts by kind.
+        """
+        notify = progress or (lambda _what, _id: None)
+        counts = {"predictions": 0, "results": 0, "alerts": 0, "silences": 0}
+        day = 86_400.0
+        # A window whose result goes takes its predictions along (else they would be orphans
+        # no later run could match to an evaluated window).
+        cutoffs = [now - d * day for d in (retention.predictions, retention.results) if d]
+        if cutoffs:
+            counts["predictions"] = self._purge_predictions(max(cutoffs), now, notify)
+        if retention.results is not None:
+            r = t.monitoring_results
+            counts["results"] = self._purge_ids(
+                r, r.c.id, r.c.window_end < now - retention.results * day, "results", notify
+            )
+        if retention.alerts is not None:
+            cutoff = now - retention.alerts * day
+            a = t.monitoring_alerts
+            counts["alerts"] = self._purge_ids(
+                a,
+                a.c.id,
+                sa.and_(a.c.status == "resolved", a.c.resolved_at < cutoff),
+                "alerts",
+                notify,
+                children=(t.monitoring_deliveries, t.monitoring_deliveries.c.alert_id),
+            )
+            s = t.monitoring_silences
+            counts["silences"] = self._purge_ids(
+                s, s.c.id, s.c.ends_at < cutoff, "silences", notify
+            )
+        return counts
+
+    def _purge_predictions(self, cutoff: float, now: float, notify: Progress) -> int:
+        p = t.monitoring_predictions
+        r = t.monitoring_results
+        evaluated = (
+            sa.select(r.c.monitor, r.c.window_start)
+            .where(
+                r.c.kind == "performance",
+                r.c.window_start < cutoff,
+                r.c.window_end <= now,
+                sa.exists().where(p.c.monitor == r.c.monitor, p.c.window_start == r.c.window_start),
+            )
+            .limit(_PURGE_BATCH)
+        )
+        total = 0
+        while True:
+            with self.db.read() as conn:
+                windows = conn.execute(evaluated).all()
+            if not windows:
+                return total
+            for monitor, start in windows:
+                # One window per statement: the rows never enter Python, memory stays flat.
+                query = p.delete().where(p.c.monitor == monitor, p.c.window_start == start)
+                done = self.db.write_retrying(partial(_rowcount, query))
+                total += done
+                notify("predictions", f"{monitor}@{start:.0f}")
+
+    def _purge_ids(
+        self,
+        table: sa.Table,
+        key: sa.Column[Any],
+        condition: sa.ColumnElement[bool],
+        what: str,
+        notify: Progress,
+        children: tuple[sa.Table, sa.Column[Any]] | None = None,
+    ) -> int:
+        total = 0
+        query = sa.select(key).where(condition).order_by(key).limit(_PURGE_BATCH)
+        while True:
+            with self.db.read() as conn:
+                ids = list(conn.execute(query).scalars())
+            if not ids:
+                return total
+
+            def delete(conn: Connection, ids: list[Any] = ids) -> None:
+                if children is not None:
+                    child, parent_key = children
+                    conn.execute(child.delete().where(parent_key.in_(ids)))
+                conn.execute(table.delete().where(key.in_(ids)))
+
+            self.db.write_retrying(delete)
+            total += len(ids)
+            notify(what, f"{len(ids)} rows")
+
+
+_PURGE_BATCH = 500
+_PREDICTION_COLUMNS = (
+    "monitor",
+    "prediction_id",
+    "window_start",
+    "predicted_at",
+    "prediction",
+    "score",
+    "label",
+    "latency",
+    "error",
+    "labelled_at",
+)
+
+
+def _upsert_predictions_sql(dialect: str) -> str:
+    """Insert predictions; an id logged again replaces its row (same SQL on both databases)."""
+    mark = "%s" if dialect == "postgresql" else "?"
+    update = ", ".join(f"{c} = excluded.{c}" for c in _PREDICTION_COLUMNS[2:])
+    return (
+        f"INSERT INTO monitoring_predictions ({', '.join(_PREDICTION_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_PREDICTION_COLUMNS))}) "
+        f"ON CONFLICT (monitor, prediction_id) DO UPDATE SET {update}"
+    )
+
+
+def _rowcount(statement: sa.Delete, conn: Connection) -> int:
+    return max(int(conn.execute(statement).rowcount), 0)
+
+
+Progress = Callable[[str, str], None]
 
 
 def _due(at: float, limit: int) -> sa.Select[Any]:

@@ -643,3 +643,15 @@ abtest_outcomes = Table(
     Column("value", Float, nullable=False),
     Column("at", BigInteger, nullable=False),
 )
+
+# Alert rules made with create_alert / `mlops alerts rules add`, so every process (and a
+# restarted one) evaluates them; rules a ModelMonitor derives from its thresholds stay in memory.
+monitoring_alert_rules = Table(
+    "monitoring_alert_rules",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("model_name", String(256)),  # the rule's "model" label, for permissions and listing
+    Column("spec", Text, nullable=False),  # JSON: metric, condition, threshold, for_duration, ...
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
