@@ -1,7 +1,7 @@
 """monitoring: stored alert rules
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-26 19:00:00
 """
 
