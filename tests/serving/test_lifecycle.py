@@ -87,7 +87,7 @@ def test_moved_alias_or_stage_is_swapped_in_under_load_without_a_failed_request(
     if follow == "stage":
         registry.promote_model("iris", 1, "staging")
         registry.promote_model("iris", 1, "production")
-        uri = "models:/iris/production"
+        uri = "models:/iris@production"  # the spelling: @STAGE means the stage
     else:
         uri = "models:/iris@prod"
     server = start_server(uri, poll_interval=0.1, max_wait_ms=2)
