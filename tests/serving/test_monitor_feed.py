@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import MLOpsConfig
+from mlops.config import MLOpsConfig, ServingSettings
 from mlops.models.serving import ModelServing, PredictionRecord, row_ids
 from mlops.models.serving.feed import MonitorFeed, monitor_task
 from mlops.monitoring import DriftDetector, ModelMonitor
@@ -103,3 +103,17 @@ def test_monitor_task_follows_the_estimator_type() -> None:
 def test_consume_before_open_is_a_clear_error(serving_config: MLOpsConfig) -> None:
     with pytest.raises(Exception, match="before open"):
         MonitorFeed(serving_config).consume([])
+
+
+def test_the_serving_monitor_setting_turns_the_hook_on_and_the_argument_wins(
+    serving_config: MLOpsConfig, iris_model: Any
+) -> None:
+    from mlops.models.serving import create_serving_app
+
+    monitored = serving_config.model_copy(update={"serving": ServingSettings(monitor=True)})
+    hook = create_serving_app("models:/iris/1", config=monitored).state.serving.monitor
+    assert isinstance(hook.consumer, MonitorFeed)
+    assert hook.consumer.task == "classification"  # from the served LogisticRegression
+    assert create_serving_app("models:/iris/1", config=serving_config).state.serving.monitor is None
+    off = create_serving_app("models:/iris/1", config=monitored, monitor=False)
+    assert off.state.serving.monitor is None
