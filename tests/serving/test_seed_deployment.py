@@ -107,3 +107,13 @@ def test_dry_run_refuses_a_manifest_that_does_not_validate(
     deployment = Broken(registry.get_model("iris", version=1), dry_run=True, config=serving_config)
     with pytest.raises(DeploymentError, match="does not validate against the Kubernetes"):
         deployment.deploy()
+
+
+def test_the_seeds_names_import_from_mlops_models_serving_too() -> None:
+    from mlops.models import deployment, serving
+
+    for name in ("KubernetesDeployment", "LocalDeployment", "ModelDeployment"):
+        assert getattr(serving, name) is getattr(deployment, name)
+    assert serving.ModelServing and serving.ModelEnsemble
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        serving.Nope  # noqa: B018

@@ -24,6 +24,20 @@ from mlops.models.serving.monitoring import (
 from mlops.models.serving.options import ServingOptions
 from mlops.models.serving.server import ModelServing
 
+_DEPLOYMENT = frozenset({"KubernetesDeployment", "LocalDeployment", "ModelDeployment"})
+
+
+def __getattr__(name: str) -> object:
+    # The issue lists the deployment classes among "the seed's names" beside ModelServing and
+    # ModelEnsemble; they live in mlops.models.deployment (which imports this package), so
+    # they are reached lazily here rather than imported in a cycle.
+    if name in _DEPLOYMENT:
+        from mlops.models import deployment
+
+        return getattr(deployment, name)
+    raise AttributeError(f"module 'mlops.models.serving' has no attribute {name!r}")
+
+
 __all__ = [
     "EnsemblePrediction",
     "InvalidPayloadError",
