@@ -114,6 +114,6 @@ def test_the_seeds_names_import_from_mlops_models_serving_too() -> None:
 
     for name in ("KubernetesDeployment", "LocalDeployment", "ModelDeployment"):
         assert getattr(serving, name) is getattr(deployment, name)
-    assert serving.ModelServing and serving.ModelEnsemble
+    assert {"ModelServing", "ModelEnsemble"} <= set(serving.__all__)
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         serving.Nope  # noqa: B018
