@@ -135,15 +135,15 @@ class MonitorFeed(PredictionConsumer):
             )
         self._conn = Connection(ours.detach())
         settings = {"niceness": self.niceness, "detection_window": self.detection_window}
-        self._conn.send((self.config, settings))
-        if not self._conn.poll(self.start_timeout):
-            self.close(timeout=5)
-            raise BackendUnavailableError(
-                f"the monitor feed was not ready after {self.start_timeout} s"
-            )
         try:
+            self._conn.send((self.config, settings))
+            if not self._conn.poll(self.start_timeout):
+                self.close(timeout=5)
+                raise BackendUnavailableError(
+                    f"the monitor feed was not ready after {self.start_timeout} s"
+                )
             ready = self._conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # it died before answering
             ready = None
         if ready != _READY:
             status = self._process.wait(10)
@@ -238,9 +238,11 @@ def run_child(fd: str) -> None:
     conn = Connection(int(fd))
     logging.basicConfig(level=logging.WARNING)
     config, settings = conn.recv()
-    _lower_priority(int(settings["niceness"]))
-    import mlops.monitoring  # noqa: F401  (the imports are the start-up cost: pay it now)
+    # The imports are the start-up cost: paid now, at normal priority, while the server waits
+    # for ``ready`` before it takes requests (at SCHED_IDLE a busy machine could starve them).
+    import mlops.monitoring  # noqa: F401
 
+    _lower_priority(int(settings["niceness"]))
     conn.send(_READY)
     monitors: dict[tuple[str, int], ModelMonitor | None] = {}
     try:
