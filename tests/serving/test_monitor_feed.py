@@ -4,6 +4,7 @@ prediction ids the responses carried."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -39,16 +40,31 @@ def test_served_predictions_reach_the_versions_monitors_and_labels_join(
             ids.extend(row_ids(three["prediction_id"], 3))
             # A bad request is answered 422 and never reaches the monitors.
             assert client.post("/predict", json=[{"nope": 1}]).status_code == 422
+
+            # Labels posted to the server join as soon as the feed has stored the rows.
+            first = {"prediction_ids": ids[:20], "labels": y.iloc[:20].tolist()}
+            deadline = time.monotonic() + 60
+            while True:
+                joined = client.post("/feedback", json=first)
+                assert joined.status_code == 200, joined.text
+                if joined.json()["windows"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert len(joined.json()["windows"]) == 1
+            bad = client.post("/feedback", json={"prediction_ids": ids[:2], "labels": [1]})
+            assert bad.status_code == 422
+            assert "same length" in bad.json()["error"]["message"]
     finally:
         server.stop()  # graceful: the hook delivers, the feed stops its monitors (storing)
 
     monitor = ModelMonitor("iris/1", config=serving_config)
     [window] = monitor.performance.results()
     assert window.n_predictions == 43
-    assert window.n_labelled == 0
+    assert window.n_labelled == 20  # the ones posted to /feedback
     assert window.metrics["latency_p50"] > 0  # the server's own request latency
 
-    changed = monitor.performance.log_ground_truth(ids, y.iloc[:43].to_numpy())
+    # The rest later, from Python, after the server is gone.
+    changed = monitor.performance.log_ground_truth(ids[20:], y.iloc[20:43].to_numpy())
     assert changed == [window.window_start]
     [labelled] = monitor.performance.results()
     assert labelled.n_labelled == 43
@@ -61,6 +77,15 @@ def test_served_predictions_reach_the_versions_monitors_and_labels_join(
     assert drift is not None
     assert drift.n_rows == 43
     assert set(drift.columns) == set(x.columns)
+
+
+def test_feedback_needs_a_monitored_server(
+    start_server: Any, iris_model: Any, serving_config: MLOpsConfig
+) -> None:
+    server = start_server("models:/iris/1")
+    answer = httpx.post(f"{server.url}/feedback", json={"prediction_ids": [], "labels": []})
+    assert answer.status_code == 409
+    assert "--monitor" in answer.json()["error"]["message"]
 
 
 def test_feed_packs_rows_once_per_version_and_layout() -> None:

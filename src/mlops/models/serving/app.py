@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 from starlette.responses import Response
 
 from mlops.config import MLOpsConfig, load_config
-from mlops.errors import MLOpsError, NotFoundError, PayloadTooLargeError
+from mlops.errors import InvalidStateError, MLOpsError, NotFoundError, PayloadTooLargeError
 from mlops.models.registry import ModelRegistry
 from mlops.models.serving.batching import BatcherClosedError
 from mlops.models.serving.errors import ModelUnavailableError
@@ -234,6 +234,7 @@ def create_serving_app(
     app.add_middleware(RequestMetrics, registry=prometheus)
     _add_service_routes(app, state, prometheus)
     _add_prediction_routes(app, state)
+    _add_feedback_route(app, state, registry.config, consumer)
     return app
 
 
@@ -419,6 +420,29 @@ def _add_prediction_routes(app: FastAPI, state: ServingState) -> None:
             }
 
         return await respond(request, "infer", run)
+
+
+def _add_feedback_route(
+    app: FastAPI, state: ServingState, config: MLOpsConfig, consumer: PredictionConsumer | None
+) -> None:
+    from mlops.models.serving.feed import MonitorFeed
+
+    @app.post("/feedback", tags=["monitoring"])
+    async def feedback(request: Request) -> Response:
+        """Labels for served predictions, joined in the version's performance monitor."""
+        if not isinstance(consumer, MonitorFeed):
+            raise InvalidStateError(
+                "this server does not feed a ModelMonitor; start it with `mlops serve --monitor`"
+            )
+        from mlops.models.serving.feed import join_labels
+
+        body = parse_json(await _read_body(request, state.options.max_body_size))
+        served = state.current
+        task = consumer.task or "classification"
+        windows = await asyncio.to_thread(
+            join_labels, config, served.name, served.version.version, task, body
+        )
+        return _json({"windows": windows})
 
 
 # --- helpers -----------------------------------------------------------------------------------

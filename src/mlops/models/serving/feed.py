@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from mlops.config import MLOpsConfig
     from mlops.monitoring import ModelMonitor
 
-__all__ = ["MonitorFeed", "monitor_task"]
+__all__ = ["MonitorFeed", "join_labels", "monitor_task"]
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,35 @@ def _merge(batches: Sequence[_Batch]) -> list[_Batch]:
             )
         )
     return merged
+
+
+def join_labels(config: MLOpsConfig, name: str, version: int, task: str, body: Any) -> list[float]:
+    """``POST /feedback``: join labels to served predictions in the version's performance monitor.
+
+    ``body`` is ``{"prediction_ids": [...], "labels": [...]}`` (ids as the monitors stored
+    them, see ``row_ids``), optionally with ``"model_version"`` (default: the served one).
+    Returns the starts of the windows that were evaluated again.
+
+    Raises:
+        InvalidPayloadError: The body is not that shape.
+    """
+    from mlops.models.serving.errors import InvalidPayloadError
+    from mlops.monitoring import PerformanceMonitor
+
+    if not isinstance(body, dict) or set(body) - {"prediction_ids", "labels", "model_version"}:
+        raise InvalidPayloadError(
+            'send {"prediction_ids": [...], "labels": [...]} (and optionally "model_version")'
+        )
+    ids, labels = body.get("prediction_ids"), body.get("labels")
+    if not isinstance(ids, list) or not isinstance(labels, list) or len(ids) != len(labels):
+        raise InvalidPayloadError("prediction_ids and labels must be lists of the same length")
+    if not all(isinstance(i, str) for i in ids):
+        raise InvalidPayloadError("prediction_ids must be strings (the responses' ids)")
+    chosen = body.get("model_version", version)
+    if not isinstance(chosen, int) or isinstance(chosen, bool):
+        raise InvalidPayloadError(f"model_version must be an integer, got {chosen!r}")
+    monitor = PerformanceMonitor(f"{name}/{chosen}", task=task, config=config)
+    return monitor.log_ground_truth(ids, labels)
 
 
 # --- the child process ---------------------------------------------------------------------------
