@@ -327,3 +327,12 @@ def report(results: Sequence[Result], info: dict[str, str], options: Options) ->
     render(results, info, options)
     if options.json_path is not None:
         write_json(options.json_path, results, info, options)
+
+
+def peer_python(variable: str, module: str) -> str | None:
+    """The interpreter that imports a peer's ``module``: the one the environment ``variable``
+    names (a side venv, when the peer's pins clash with ours), else this one; None if neither.
+    """
+    python = os.environ.get(variable, sys.executable)
+    probe = subprocess.run([python, "-c", f"import {module}"], capture_output=True, check=False)
+    return python if probe.returncode == 0 else None

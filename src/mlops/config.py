@@ -107,6 +107,18 @@ class DeploymentSettings(BaseModel):
     rollback_enabled: bool = True
 
 
+class ServingSettings(BaseModel):
+    """Model servers (``mlops serve``, ``ModelServing``)."""
+
+    monitor: bool = Field(
+        False,
+        description=(
+            "Feed every served prediction to the served version's ModelMonitor (drift and "
+            "performance), off the request path; ``mlops serve --monitor`` turns it on too."
+        ),
+    )
+
+
 class ServerSettings(BaseModel):
     """The tracking server (``mlops server``)."""
 
@@ -218,6 +230,7 @@ class MLOpsConfig(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @classmethod
     def settings_customise_sources(

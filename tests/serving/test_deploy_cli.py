@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from mlops.cli import app
 from mlops.config import MLOpsConfig
 from mlops.errors import DeploymentError
+from mlops.models import ModelRegistry
 from mlops.models.deployment import DeploymentNotFoundError, deployment_store
 
 runner = CliRunner()
@@ -115,13 +116,16 @@ def test_deploy_rolls_out_on_a_running_deployment_then_rollback(
         assert rolled is not None
         record = deployment_store(serving_config).get_deployment(rolled)
         assert [e.kind for e in record.events if e.kind != "gate"] == [
-            "started", "step", "step", "promoted",
+            "started", "step", "step", "promoted", "registry",
         ]  # fmt: skip
         assert record.config["steps"] == [50.0, 100.0]
+        registry = ModelRegistry(config=serving_config)
+        assert registry.get_model("iris", version=2).stage.value == "production"
         output = invoke("deployments", "rollback", rolled[:8], "--tracking-uri", uri)
         assert "Rolled back" in output
         with httpx.Client(base_url=deployment.url, timeout=30) as client:
             assert client.post("/predict", json=rows).json()["model_version"] == 1
+        assert registry.get_model("iris", version=2).stage.value == "staging"
     finally:
         stop.set()
         loader.join()

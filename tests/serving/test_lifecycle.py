@@ -3,6 +3,7 @@ without a failed request; the server's Python object and the CLI start, check an
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -32,22 +33,36 @@ def test_stop_answers_every_request_in_flight(
     registry: ModelRegistry,
     wine_array: np.ndarray[Any, Any],
 ) -> None:
-    slow = IsolationForest(n_estimators=300, random_state=0).fit(wine_array)
+    slow = IsolationForest(n_estimators=1000, random_state=0).fit(wine_array)
     registry.register_model("slow", slow, input_example=wine_array[:5])
     server = start_server("models:/slow/1", max_batch_size=8000)
+    assert server._server is not None
+    state = server._server.server_state
+    before = state.total_requests  # uvicorn counts a request when its response completes
+
+    def arrived() -> int:
+        return len(state.tasks) + state.total_requests - before  # in flight + answered
+
     big = np.tile(wine_array, (40, 1))  # ~7,000 rows: each call takes a good part of a second
     expected = slow.predict(big).tolist()
+    # Encoded once, here: eight clients encoding 0.5 MB of JSON each, GIL-bound, took longer
+    # than the wait below on a loaded machine, so some had not sent their request at stop().
+    body = json.dumps(big.tolist()).encode()
     started = threading.Barrier(9)
 
     def call(_: int) -> httpx.Response:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             started.wait()
-            return client.post("/predict", json=big.tolist())
+            return client.post("/predict", content=body, headers=_JSON)
 
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(call, i) for i in range(8)]
         started.wait()
-        time.sleep(0.3)  # the requests are sent and being served, one model call at a time
+        # Stop once the server has received all 8 requests; they are served one model call at
+        # a time, so most are still in flight.
+        deadline = time.monotonic() + 30
+        while arrived() < 8 and time.monotonic() < deadline:
+            time.sleep(0.005)
         assert not all(f.done() for f in futures)
         stopping = time.monotonic()
         server.stop()
@@ -58,6 +73,9 @@ def test_stop_answers_every_request_in_flight(
     assert stopped_after > 0.05  # stop waited for them
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{server.url}/v2/health/live", timeout=1)
+
+
+_JSON = {"content-type": "application/json"}
 
 
 def _load(url: str, stop: threading.Event, body: Any) -> list[tuple[float, int, int | None]]:
@@ -87,7 +105,7 @@ def test_moved_alias_or_stage_is_swapped_in_under_load_without_a_failed_request(
     if follow == "stage":
         registry.promote_model("iris", 1, "staging")
         registry.promote_model("iris", 1, "production")
-        uri = "models:/iris/production"
+        uri = "models:/iris@production"  # the spelling: @STAGE means the stage
     else:
         uri = "models:/iris@prod"
     server = start_server(uri, poll_interval=0.1, max_wait_ms=2)

@@ -200,7 +200,15 @@ def test_healthy_canary_is_promoted_then_rolled_back_by_hand(
         ("step", 50.0),
         ("step", 100.0),
         ("promoted", 100.0),
+        ("registry", None),
     ]
+    # The registry followed: version 2 is in production, with the deployment as lineage.
+    registry = ModelRegistry(config=serving_config)
+    assert registry.get_model("iris", version=2).stage.value == "production"
+    assert rollout.steps[-1].passed is True
+    assert "promoted to production" in (rollout.steps[-1].message or "")
+    promoted = [e for e in registry.history("iris", 2) if e.to_value == "production"]
+    assert rollout.deployment_id in (promoted[-1].comment or "")
     gates = [e for e in rollout.steps if e.kind == "gate"]
     assert [g.passed for g in gates] == [True] * 4
     assert all(g.detail["requests"] >= 10 for g in gates)
@@ -221,7 +229,10 @@ def test_healthy_canary_is_promoted_then_rolled_back_by_hand(
     record = deployment_store(serving_config).get_deployment(result["deployment_id"])
     assert record.strategy == "rollback"
     assert (record.model_version, record.previous_version) == (1, 2)
-    assert [e.kind for e in record.events] == ["rolled_back"]
+    assert [e.kind for e in record.events] == ["rolled_back", "registry"]
+    # ...and so did the registry: v1 was never in production, so v2 steps back to staging.
+    assert registry.get_model("iris", version=2).stage.value == "staging"
+    assert "back in staging" in (record.events[-1].message or "")
 
     # A drift gate (e.g. from monitoring) that objects rolls the next canary back.
     seen: list[tuple[str, int | None]] = []

@@ -52,6 +52,10 @@ def deploy(
     image: str = typer.Option("mlops-serve:latest", help="Container image (kubernetes)."),
     namespace: str = typer.Option("default", help="Kubernetes namespace."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be deployed."),
+    promote_to: str = typer.Option(
+        "production",
+        help="Registry stage a version that finishes its rollout is promoted to ('none': skip).",
+    ),
     tracking_uri: str | None = TrackingUri,
 ) -> None:
     """Deploy a registered model version, rolled out by the strategy with automatic rollback."""
@@ -76,9 +80,14 @@ def deploy(
     deployment_name = name or resolve_version(model_uri, config).name
     running = find_running(deployment_name, config)
     if running is None:
-        _serve_foreground(model_uri, replicas, plan, deployment_name, port, config)
+        _serve_foreground(model_uri, replicas, plan, deployment_name, port, config, promote_to)
         return
-    answer = control(running, "deploy", {"model_uri": model_uri, "strategy": plan.describe()})
+    stage = None if promote_to.lower() == "none" else promote_to
+    answer = control(
+        running,
+        "deploy",
+        {"model_uri": model_uri, "strategy": plan.describe(), "promote_to": stage},
+    )
     console.print(f"Rolling {model_uri} out on {deployment_name} at {running.url}")
     if follow(str(answer["deployment_id"]), config) != "succeeded":
         raise typer.Exit(1)
@@ -128,9 +137,16 @@ def _serve_foreground(
     name: str,
     port: int,
     config: MLOpsConfig,
+    promote_to: str,
 ) -> None:
     deployment = LocalDeployment(
-        model_uri, replicas, strategy=plan, name=name, port=port, config=config
+        model_uri,
+        replicas,
+        strategy=plan,
+        name=name,
+        port=port,
+        config=config,
+        promote_to=None if promote_to.lower() == "none" else promote_to,
     )
     with console.status(f"Starting {replicas} replica(s) of {model_uri}"):
         rollout = deployment.deploy().wait()

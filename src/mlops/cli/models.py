@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -202,3 +203,30 @@ def restore(name: str, version: int, tracking_uri: str | None = TrackingUri) -> 
     """Restore a deleted version."""
     _registry(tracking_uri).restore_model_version(name, version)
     console.print(f"Restored {name} v{version}")
+
+
+@app.command("build-image")
+def build_image(
+    model_uri: str = typer.Argument(..., help="models:/NAME/VERSION (or @ALIAS, /STAGE)."),
+    output: Path = typer.Option(..., "--output", "-o", help="New or empty folder for it."),
+    build: bool = typer.Option(False, "--build", help="Also run docker build (needs Docker)."),
+    tag: str | None = typer.Option(None, help="Image tag (default: mlops-NAME:VERSION)."),
+    port: int = typer.Option(8080, help="Port the container listens on."),
+    tracking_uri: str | None = TrackingUri,
+) -> None:
+    """Write a Dockerfile and build context serving a model version; --build builds it."""
+    from mlops.models.deployment.image import build_image as docker_build
+    from mlops.models.deployment.image import build_image_context
+
+    context = build_image_context(model_uri, output, config=config_from(tracking_uri), port=port)
+    name, version = context.model_uri.removeprefix("models:/").split("/")
+    image = tag or f"mlops-{name.lower()}:{version}"
+    console.print(
+        f"Build context for {context.model_uri} (sha256 {context.sha256[:12]}, files verified, "
+        f"Python {context.python}) written to {context.path}\n"
+        f"Build it: {' '.join(context.build_command(image))}",
+        highlight=False,
+    )
+    if build:
+        docker_build(context, image)
+        console.print(f"Built image [bold]{image}[/bold]")

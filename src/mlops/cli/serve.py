@@ -35,6 +35,12 @@ def serve(
     max_body_size: int = typer.Option(
         _DEFAULTS.max_body_size, min=1, help="Largest request body in bytes (else 413)."
     ),
+    monitor: bool | None = typer.Option(
+        None,
+        "--monitor/--no-monitor",
+        help="Feed predictions to the version's drift and performance monitors "
+        "(default: the serving.monitor setting).",
+    ),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri", help="The registry's database (sqlite:///PATH, http://...)."
     ),
@@ -56,12 +62,18 @@ def serve(
         poll_interval=poll_interval,
         max_body_size=max_body_size,
     )
-    # Built here even with several workers: a wrong reference fails now, not in every worker.
+    if monitor is not None:
+        config = config.model_copy(
+            update={"serving": config.serving.model_copy(update={"monitor": monitor})}
+        )
+    # Built here even with several workers: a wrong reference fails now, not in every worker
+    # (the monitoring hook only starts with the app, so this one starts none).
     app = create_serving_app(model_uri, options, config=config)
     served = app.state.serving.current.version
     console.print(
         f"mlops serve {served.name} v{served.version} ({model_uri}) on http://{host}:{port}, "
-        f"{workers} worker(s), batches of up to {max_batch_size} rows / {max_wait_ms} ms",
+        f"{workers} worker(s), batches of up to {max_batch_size} rows / {max_wait_ms} ms"
+        + (", monitored" if config.serving.monitor else ""),
         highlight=False,
     )
     if workers == 1:
@@ -74,6 +86,7 @@ def serve(
             "MLOPS_ARTIFACT_URI": config.resolved_artifact_uri,
             ENV_MODEL_URI: model_uri,
             ENV_OPTIONS: options.to_json(),
+            "MLOPS_SERVING__MONITOR": "true" if config.serving.monitor else "false",
         }
     )
     from mlops.server.workers import run_workers

@@ -5,10 +5,12 @@ machine behind ``TrafficRouter``, a real HTTP router that splits by weight, stic
 rolls new versions out by a ``RolloutStrategy`` (canary steps gated on error rate, latency
 and an optional drift check; automatic rollback). ``KubernetesDeployment`` renders and applies
 manifests. Every deployment, step, verdict and rollback is recorded (``deployment_store``).
+``build_image_context`` writes a Dockerfile and build context serving a version.
 """
 
 from mlops.models.deployment.base import DeploymentStatus, ModelDeployment
 from mlops.models.deployment.entities import DeploymentEvent, DeploymentRecord
+from mlops.models.deployment.image import ImageContext, build_image, build_image_context
 from mlops.models.deployment.kubernetes import KubernetesDeployment
 from mlops.models.deployment.lifecycle import deploy_model, rollback_deployment
 from mlops.models.deployment.local import LocalDeployment
@@ -31,6 +33,7 @@ __all__ = [
     "DeploymentStore",
     "GateVerdict",
     "Gates",
+    "ImageContext",
     "KubernetesDeployment",
     "LocalDeployment",
     "ModelDeployment",
@@ -39,6 +42,8 @@ __all__ = [
     "RolloutTimeoutError",
     "TrafficRouter",
     "Window",
+    "build_image",
+    "build_image_context",
     "deploy_model",
     "deployment_store",
     "make_strategy",

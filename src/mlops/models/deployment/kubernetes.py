@@ -5,8 +5,11 @@ they can be read, diffed and validated without a cluster; the tests validate the
 Kubernetes JSON schemas that the kubernetes-validate package ships. ``deploy()`` applies them
 with the official ``kubernetes`` client (server-side apply, so a second deploy updates in
 place) only when a cluster is configured (a kubeconfig, or running inside a pod); otherwise it
-raises a ``DeploymentError`` that says so. Pods run ``mlops serve`` on a fixed version, so the
-cluster's own RollingUpdate replaces pods one at a time, gated on the readiness probe.
+raises a ``DeploymentError`` that says so and how to go on. With ``dry_run=True``, ``deploy()``
+renders the manifests and validates them against the Kubernetes schemas (when the
+kubernetes-validate package is installed) without any cluster, and records nothing. Pods run
+``mlops serve`` on a fixed version, so the cluster's own RollingUpdate replaces pods one at a
+time, gated on the readiness probe.
 """
 
 from __future__ import annotations
@@ -58,9 +61,13 @@ class KubernetesDeployment(ModelDeployment):
         options: Serving options passed to ``mlops serve``.
         config: Where the registry and the deployment records are.
         record: Record the deployment in the store.
+        dry_run: ``deploy()`` renders and validates the manifests (``manifests`` afterwards,
+            ``to_yaml()`` to print them) and applies nothing.
     """
 
     target = "kubernetes"
+    schema_version = "1.30.0"
+    """The Kubernetes release whose schemas a dry run validates against."""
 
     def __init__(
         self,
@@ -78,6 +85,7 @@ class KubernetesDeployment(ModelDeployment):
         options: ServingOptions | None = None,
         config: MLOpsConfig | None = None,
         record: bool = True,
+        dry_run: bool = False,
     ) -> None:
         if replicas < 1:
             raise InvalidInputError(f"replicas must be at least 1, got {replicas}")
@@ -94,7 +102,10 @@ class KubernetesDeployment(ModelDeployment):
         self.options = options or ServingOptions()
         self.config = config
         self.record = record
+        self.dry_run = dry_run
         self.rollout: Rollout | None = None
+        self.manifests: list[dict[str, Any]] = []
+        """What the last ``deploy()`` rendered (and, in a dry run, validated)."""
 
     def _config(self) -> MLOpsConfig:
         if self.config is None:
@@ -229,11 +240,18 @@ class KubernetesDeployment(ModelDeployment):
     def deploy(self) -> Rollout:
         """Apply the manifests to the configured cluster and record the deployment.
 
+        Returns a finished ``Rollout`` (awaitable, like the seed's ``await deployment.deploy()``).
+        With ``dry_run`` nothing is applied or recorded: the rollout's message says what was
+        rendered and validated.
+
         Raises:
-            DeploymentError: No cluster is configured, the ``kubernetes`` client is not
-                installed, or the API server refused a manifest.
+            DeploymentError: No cluster is configured (the message says how to configure one
+                or to use ``dry_run``), the ``kubernetes`` client is not installed, the API
+                server refused a manifest, or (dry run) a manifest fails its schema.
         """
-        manifests = self.render()
+        manifests = self.manifests = self.render()
+        if self.dry_run:
+            return self._dry_run(manifests)
         mv = self.version()
         store = None
         if self.record:
@@ -279,6 +297,27 @@ class KubernetesDeployment(ModelDeployment):
             raise
         recorder.event("step", traffic=100.0, detail={"applied": applied})
         recorder.finish("succeeded", f"applied {', '.join(applied)} in {self.namespace}")
+        return rollout
+
+    def _dry_run(self, manifests: list[dict[str, Any]]) -> Rollout:
+        try:
+            import kubernetes_validate  # type: ignore[import-untyped]
+        except ImportError:
+            checked = "not validated (pip install kubernetes-validate to check them)"
+        else:
+            for manifest in manifests:
+                try:
+                    kubernetes_validate.validate(manifest, self.schema_version, strict=True)
+                except kubernetes_validate.ValidationError as exc:
+                    raise DeploymentError(
+                        f"{manifest['kind']}/{manifest['metadata']['name']} does not validate "
+                        f"against the Kubernetes {self.schema_version} schema: {exc.message}"
+                    ) from exc
+            checked = f"validated against the Kubernetes {self.schema_version} schemas"
+        rollout = Rollout(None, self)
+        kinds = ", ".join(f"{m['kind']}/{m['metadata']['name']}" for m in manifests)
+        rollout.finish("succeeded", f"dry run: {kinds} rendered and {checked}; nothing applied")
+        self.rollout = rollout
         return rollout
 
     def status(self) -> DeploymentStatus:
@@ -329,8 +368,10 @@ def apply_manifests(manifests: list[dict[str, Any]], namespace: str) -> list[str
         except ConfigException as exc:
             raise DeploymentError(
                 "no Kubernetes cluster is configured (no kubeconfig at $KUBECONFIG or "
-                "~/.kube/config, and not running in a pod); print the manifests with --dry-run "
-                "and apply them with kubectl"
+                "~/.kube/config, and not running in a pod): configure one (kubectl config "
+                "use-context ...), or render and validate the manifests without a cluster with "
+                "KubernetesDeployment(..., dry_run=True) / mlops deploy --target kubernetes "
+                "--dry-run, and apply them with kubectl"
             ) from exc
     applied = []
     with k8s_client.ApiClient() as api:

@@ -41,6 +41,7 @@ def deploy_model(
     resources: Mapping[str, str] | None = None,
     autoscaling: Mapping[str, int] | None = None,
     config: MLOpsConfig | None = None,
+    promote_to: str | None = "production",
     **kwargs: Any,
 ) -> Rollout:
     """Deploy a model version and return the rollout (``.wait()`` or ``await`` it).
@@ -55,6 +56,8 @@ def deploy_model(
         resources: Kubernetes resources per pod.
         autoscaling: Kubernetes autoscaling (see ``KubernetesDeployment``).
         config: Where the registry and the records are.
+        promote_to: Registry stage a version that finishes its rollout is promoted to (local
+            target; ``None``: leave the registry alone).
         **kwargs: Passed to the deployment's constructor.
 
     Raises:
@@ -74,9 +77,10 @@ def deploy_model(
         if isinstance(strategy, str):
             strategy = make_strategy(strategy, replicas=deployment.replicas)
         deployment.strategy = strategy
+        deployment.promote_to = promote_to
         return deployment.deploy(model_version)
     return LocalDeployment(
-        model_version, replicas, strategy=strategy, config=config, **kwargs
+        model_version, replicas, strategy=strategy, config=config, promote_to=promote_to, **kwargs
     ).deploy()
 
 

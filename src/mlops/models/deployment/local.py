@@ -7,7 +7,8 @@ process) is the deployment's one address: it splits traffic by backend weight, s
 
 The first ``deploy()`` starts the stable version. ``deploy(new_version)`` on a running
 deployment rolls the new version out with the deployment's strategy (``strategy.py``) in a
-background thread and returns the ``Rollout`` at once. Everything is recorded in the store.
+background thread and returns the ``Rollout`` at once. Everything is recorded in the store; a
+finished rollout promotes the version in the registry (``promotion.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import uvicorn
 from mlops.config import MLOpsConfig, load_config
 from mlops.errors import InvalidInputError, InvalidStateError
 from mlops.models.deployment.base import DeploymentStatus, ModelDeployment, model_uri
+from mlops.models.deployment.promotion import Promotion, roll_back_promotion
 from mlops.models.deployment.records import Recorder, resolve_version
 from mlops.models.deployment.rollout import Rollout
 from mlops.models.deployment.router import Backend, TrafficRouter
@@ -47,6 +49,10 @@ class LocalDeployment(ModelDeployment):
         options: Each replica's serving options.
         config: Where the registry and the deployment records are (default: the environment's).
         record: Record deployments, steps and rollbacks in the store.
+        promote_to: The registry stage a version that finished a rollout (100 %, every gate
+            passed) is promoted to, with the deployment id as lineage (approval rules apply:
+            a request is filed when they require one); ``None`` leaves the registry alone.
+            A rollback of such a deployment rolls the registry back too.
     """
 
     target = "local"
@@ -63,6 +69,7 @@ class LocalDeployment(ModelDeployment):
         options: ServingOptions | None = None,
         config: MLOpsConfig | None = None,
         record: bool = True,
+        promote_to: str | None = "production",
     ) -> None:
         if replicas < 1:
             raise InvalidInputError(f"replicas must be at least 1, got {replicas}")
@@ -77,6 +84,9 @@ class LocalDeployment(ModelDeployment):
         self.options = options or ServingOptions()
         self.config = config
         self.record = record
+        self.promote_to = promote_to
+        self.promotion: Promotion | None = None
+        """What the last finished rollout did in the registry (undone by ``rollback``)."""
         self.servers: dict[str, list[ModelServing]] = {}
         self.router: TrafficRouter | None = None
         self.rollout: Rollout | None = None
@@ -268,6 +278,9 @@ class LocalDeployment(ModelDeployment):
             self.add_backend("previous", target, self.replicas, 0.0)
             self.promote_backend("previous", target)
             recorder.event("rolled_back", traffic=100.0, message=reason)
+            if self.promotion is not None:
+                roll_back_promotion(self._config(), self.promotion, recorder)
+                self.promotion = None
             recorder.finish("succeeded", f"{target} serves again: {reason}")
             return rollout
 
@@ -283,6 +296,11 @@ class LocalDeployment(ModelDeployment):
             settings = body.get("strategy")
             if isinstance(settings, dict):
                 self.strategy = strategy_from(settings, self.replicas)
+            if "promote_to" in body:
+                promote_to = body["promote_to"]
+                if promote_to is not None and not isinstance(promote_to, str):
+                    raise InvalidInputError("promote_to is a stage name or null")
+                self.promote_to = promote_to
             rollout = self.deploy(body["model_uri"])
         else:
             raise InvalidInputError(f"unknown control action {action!r}: deploy or rollback")

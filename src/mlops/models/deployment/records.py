@@ -28,7 +28,9 @@ def resolve_version(uri: str | ModelVersion, config: MLOpsConfig) -> ModelVersio
     """
     if isinstance(uri, ModelVersion):
         return uri
-    return ModelRegistry(config=config).get_model(uri)
+    from mlops.models.serving.source import stage_reference
+
+    return ModelRegistry(config=config).get_model(stage_reference(uri))
 
 
 class Recorder:

@@ -1,4 +1,5 @@
-"""The rollout loop: traffic steps, gate verdicts, then promotion or rollback.
+"""The rollout loop: traffic steps, gate verdicts, then promotion (of the replicas, and in the
+registry) or rollback.
 
 Runs in a background thread of the deploying process (``LocalDeployment.deploy`` returns the
 ``Rollout`` at once). The new version's replicas run as backend ``canary`` beside ``stable``;
@@ -13,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from mlops.errors import DeploymentError, MLOpsError
+from mlops.models.deployment.promotion import promote_version
 from mlops.models.deployment.records import Recorder
 from mlops.models.deployment.rollout import Rollout
 from mlops.models.deployment.strategy import Gates, GateVerdict, RolloutStrategy
@@ -86,6 +88,12 @@ def _run(
             detail={"model_uri": uri},
             message=f"{uri} replaced the stable replicas",
         )
+        # The registry follows before the handle completes, so its event is in the steps.
+        deployment.promotion = None
+        if deployment.promote_to:
+            deployment.promotion = promote_version(
+                deployment._config(), version, deployment.promote_to, recorder
+            )
         recorder.finish("succeeded", f"{uri} is serving all traffic")
     except MLOpsError as exc:
         # Something broke mid-rollout (not a gate): put traffic back on stable, then report.

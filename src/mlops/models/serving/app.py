@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 from starlette.responses import Response
 
 from mlops.config import MLOpsConfig, load_config
-from mlops.errors import MLOpsError, NotFoundError, PayloadTooLargeError
+from mlops.errors import InvalidStateError, MLOpsError, NotFoundError, PayloadTooLargeError
 from mlops.models.registry import ModelRegistry
 from mlops.models.serving.batching import BatcherClosedError
 from mlops.models.serving.errors import ModelUnavailableError
@@ -134,8 +134,14 @@ class ServingState:
         raise ModelUnavailableError("the model is being swapped; retry")
 
     def record(
-        self, prediction_id: str, served: ServedModel, item: ModelInput, output: NDArray[Any]
+        self,
+        prediction_id: str,
+        served: ServedModel,
+        item: ModelInput,
+        output: NDArray[Any],
+        started: float,
     ) -> None:
+        """Offer the request to the monitoring hook (when on): one append, no waiting."""
         if self.monitor is None:
             return
         columns = item.key[1] if item.rows is not None else None  # type: ignore[index]
@@ -148,6 +154,7 @@ class ServingState:
                 columns=columns,
                 inputs=item.rows if item.rows is not None else item.array,
                 outputs=output,
+                latency=time.perf_counter() - started,
             )
         )
 
@@ -159,6 +166,7 @@ def create_serving_app(
     config: MLOpsConfig | None = None,
     registry: ModelRegistry | None = None,
     consumer: PredictionConsumer | None = None,
+    monitor: bool | None = None,
 ) -> FastAPI:
     """The model server for ``model_uri``; the model is loaded (and verified) before this returns.
 
@@ -167,7 +175,9 @@ def create_serving_app(
         options: Batching, body limit, polling (defaults: :class:`ServingOptions`).
         config: Where the registry is (default: the environment's configuration).
         registry: A registry to use instead of one built from ``config``.
-        consumer: The monitoring hook's consumer; ``None`` turns the hook off.
+        consumer: The monitoring hook's consumer (overrides ``monitor``).
+        monitor: Feed the served version's ``ModelMonitor`` (a ``MonitorFeed``); ``None``
+            follows the configuration's ``serving.monitor``.
 
     Raises:
         ModelVersionNotFoundError: The reference names no version.
@@ -178,21 +188,24 @@ def create_serving_app(
     source = ModelSource(model_uri, registry)
     prometheus = CollectorRegistry()
     metrics = ServingMetrics(prometheus, source.name)
-    monitor = (
-        None
-        if consumer is None
-        else PredictionQueue(
+    state = ServingState(source, options, metrics, None)
+    metrics.served_version(state.current.version.version)
+    if consumer is None and (registry.config.serving.monitor if monitor is None else monitor):
+        from mlops.models.serving.feed import MonitorFeed, monitor_task
+
+        consumer = MonitorFeed(registry.config, task=monitor_task(state.current.model))
+    hook = None
+    if consumer is not None:
+        hook = PredictionQueue(
             consumer, options.monitor_queue_size, on_drop=metrics.monitoring_dropped.inc
         )
-    )
-    state = ServingState(source, options, metrics, monitor)
-    metrics.served_version(state.current.version.version)
+        state.monitor = hook
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         state.current.batcher.start()
-        if monitor is not None:
-            monitor.start()
+        if hook is not None:
+            await asyncio.to_thread(hook.start)
         watcher = None
         if options.poll_interval > 0 and not source.fixed:
             watcher = asyncio.get_running_loop().create_task(state.watch())
@@ -207,8 +220,8 @@ def create_serving_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             await state.current.batcher.close()
-            if monitor is not None:
-                await asyncio.to_thread(monitor.close)
+            if hook is not None:
+                await asyncio.to_thread(hook.close)
 
     app = FastAPI(
         title=f"mlops model server: {source.uri}",
@@ -221,6 +234,7 @@ def create_serving_app(
     app.add_middleware(RequestMetrics, registry=prometheus)
     _add_service_routes(app, state, prometheus)
     _add_prediction_routes(app, state)
+    _add_feedback_route(app, state, registry.config, consumer)
     return app
 
 
@@ -315,12 +329,13 @@ def _add_prediction_routes(app: FastAPI, state: ServingState) -> None:
     async def respond(
         request: Request,
         endpoint: str,
-        run: Callable[[Any, str], Awaitable[tuple[ServedModel, dict[str, Any]]]],
+        run: Callable[[Any, str, float], Awaitable[tuple[ServedModel, dict[str, Any]]]],
     ) -> Response:
+        started = time.perf_counter()
         prediction_id = uuid.uuid4().hex
         try:
             body = parse_json(await _read_body(request, state.options.max_body_size))
-            served, payload = await run(body, prediction_id)
+            served, payload = await run(body, prediction_id, started)
         except MLOpsError as exc:
             state.metrics.errors.labels(endpoint, type(exc).__name__).inc()
             if exc.status_code >= 500:
@@ -344,10 +359,12 @@ def _add_prediction_routes(app: FastAPI, state: ServingState) -> None:
 
     def plain(
         parse: Callable[[Any, Schema | None], ModelInput], key: str
-    ) -> Callable[[Any, str], Awaitable[tuple[ServedModel, dict[str, Any]]]]:
-        async def run(body: Any, prediction_id: str) -> tuple[ServedModel, dict[str, Any]]:
+    ) -> Callable[[Any, str, float], Awaitable[tuple[ServedModel, dict[str, Any]]]]:
+        async def run(
+            body: Any, prediction_id: str, started: float
+        ) -> tuple[ServedModel, dict[str, Any]]:
             served, item, output = await state.predict(lambda s: parse(body, s.schema))
-            state.record(prediction_id, served, item, output)
+            state.record(prediction_id, served, item, output, started)
             return served, {
                 key: to_jsonable(output),
                 "prediction_id": prediction_id,
@@ -375,7 +392,9 @@ def _add_prediction_routes(app: FastAPI, state: ServingState) -> None:
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         """Open Inference Protocol v2 inference on named tensors."""
 
-        async def run(body: Any, prediction_id: str) -> tuple[ServedModel, dict[str, Any]]:
+        async def run(
+            body: Any, prediction_id: str, started: float
+        ) -> tuple[ServedModel, dict[str, Any]]:
             _named(state, name, version)
             request_id: list[str | None] = [None]
 
@@ -384,7 +403,7 @@ def _add_prediction_routes(app: FastAPI, state: ServingState) -> None:
                 return item
 
             served, item, output = await state.predict(parse)
-            state.record(prediction_id, served, item, output)
+            state.record(prediction_id, served, item, output, started)
             return served, {
                 "model_name": served.name,
                 "model_version": str(served.version.version),
@@ -401,6 +420,29 @@ def _add_prediction_routes(app: FastAPI, state: ServingState) -> None:
             }
 
         return await respond(request, "infer", run)
+
+
+def _add_feedback_route(
+    app: FastAPI, state: ServingState, config: MLOpsConfig, consumer: PredictionConsumer | None
+) -> None:
+    from mlops.models.serving.feed import MonitorFeed
+
+    @app.post("/feedback", tags=["monitoring"])
+    async def feedback(request: Request) -> Response:
+        """Labels for served predictions, joined in the version's performance monitor."""
+        if not isinstance(consumer, MonitorFeed):
+            raise InvalidStateError(
+                "this server does not feed a ModelMonitor; start it with `mlops serve --monitor`"
+            )
+        from mlops.models.serving.feed import join_labels
+
+        body = parse_json(await _read_body(request, state.options.max_body_size))
+        served = state.current
+        task = consumer.task or "classification"
+        windows = await asyncio.to_thread(
+            join_labels, config, served.name, served.version.version, task, body
+        )
+        return _json({"windows": windows})
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -48,6 +48,9 @@ class ModelServing:
         options: Batching, body limit, registry polling (``ServingOptions``).
         config: Where the registry is (default: the environment's configuration).
         consumer: Monitoring hook consumer (in-process servers only).
+        monitor: Feed each prediction to the served version's ``ModelMonitor`` (drift and
+            performance, in a low-priority child process); ``None`` follows the
+            configuration's ``serving.monitor``.
         shutdown_timeout: Seconds ``stop`` waits for requests in flight.
 
     Example:
@@ -66,6 +69,7 @@ class ModelServing:
         options: ServingOptions | None = None,
         config: MLOpsConfig | None = None,
         consumer: PredictionConsumer | None = None,
+        monitor: bool | None = None,
         shutdown_timeout: float = 30.0,
     ) -> None:
         self.model_uri = model_uri if isinstance(model_uri, str) else model_uri.uri
@@ -76,6 +80,7 @@ class ModelServing:
         self.options = options or ServingOptions()
         self.config = config
         self.consumer = consumer
+        self.monitor = monitor
         self.shutdown_timeout = shutdown_timeout
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -169,6 +174,7 @@ class ModelServing:
             self.options,
             registry=ModelRegistry(config=config),
             consumer=self.consumer,
+            monitor=self.monitor,
         )
         self._server, self._thread, self._socket = serve_in_thread(
             app, self.host, self.port, self.shutdown_timeout, name="mlops-model-server"
@@ -181,16 +187,7 @@ class ModelServing:
                 probe.bind((self.host, 0))
                 self.port = probe.getsockname()[1]
         config = self.config or load_config()
-        # The child imports the same mlops as this process, wherever that came from.
-        package_root = str(Path(mlops.__file__).resolve().parent.parent)
-        python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-        env = {
-            **os.environ,
-            "PYTHONPATH": python_path,
-            "MLOPS_TRACKING_URI": config.resolved_tracking_uri,
-            "MLOPS_ARTIFACT_URI": config.resolved_artifact_uri,
-            "MLOPS_HOME": str(config.home),
-        }
+        env = child_environment(config)
         options = self.options
         command = [
             sys.executable, "-m", "mlops", "serve", self.model_uri,
@@ -200,7 +197,23 @@ class ModelServing:
             "--poll-interval", str(options.poll_interval),
             "--max-body-size", str(options.max_body_size),
         ]  # fmt: skip
+        if self.monitor is not None:
+            command.append("--monitor" if self.monitor else "--no-monitor")
         self._process = subprocess.Popen(command, env=env)
+
+
+def child_environment(config: MLOpsConfig) -> dict[str, str]:
+    """The environment of a child ``python``: this process's mlops and ``config``'s stores."""
+    # The child imports the same mlops as this process, wherever that came from.
+    package_root = str(Path(mlops.__file__).resolve().parent.parent)
+    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    return {
+        **os.environ,
+        "PYTHONPATH": python_path,
+        "MLOPS_TRACKING_URI": config.resolved_tracking_uri,
+        "MLOPS_ARTIFACT_URI": config.resolved_artifact_uri,
+        "MLOPS_HOME": str(config.home),
+    }
 
 
 def serve_in_thread(

@@ -17,16 +17,29 @@ from typing import Any
 from numpy.typing import NDArray
 
 from mlops.errors import InvalidInputError
-from mlops.models.entities import ModelVersion
+from mlops.models.entities import ModelVersion, Stage
 from mlops.models.flavors import LoadedModel
 from mlops.models.registry import ModelRegistry
 from mlops.models.serving.batching import BatchStats, MicroBatcher
 from mlops.models.serving.payloads import ModelInput, assemble
 from mlops.models.signature import Schema, Signature
 
-__all__ = ["ModelSource", "ServedModel"]
+__all__ = ["ModelSource", "ServedModel", "stage_reference"]
 
 _REFERENCE = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/@]+)|@(?P<alias>[^/@]+))$")
+_STAGES = frozenset({*(stage.value for stage in Stage), "latest"})
+
+
+def stage_reference(uri: str) -> str:
+    """``models:/NAME@production`` as ``models:/NAME/production``; anything else unchanged.
+
+    The issue writes ``mlops serve models:/NAME@production``; a stage name can never be an
+    alias (the registry refuses such aliases), so ``@STAGE`` is unambiguous and means the stage.
+    """
+    match = _REFERENCE.match(uri)
+    if match is not None and match["alias"] is not None and match["alias"].lower() in _STAGES:
+        return f"models:/{match['name']}/{match['alias'].lower()}"
+    return uri
 
 
 @dataclass
@@ -52,7 +65,7 @@ class ModelSource:
 
     Args:
         uri: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``models:/NAME/STAGE``
-            (``latest`` counts as a stage: the newest version).
+            (also ``models:/NAME@STAGE``; ``latest`` counts as a stage: the newest version).
         registry: Where to resolve it.
 
     Raises:
@@ -60,6 +73,7 @@ class ModelSource:
     """
 
     def __init__(self, uri: str, registry: ModelRegistry) -> None:
+        uri = stage_reference(uri)
         match = _REFERENCE.match(uri)
         if match is None:
             raise InvalidInputError(
