@@ -248,6 +248,15 @@ def test_no_endpoint_answers_500_to_unknown_ids(
         ("PUT", "/api/v1/monitoring/rules/{name}"): None,
         # Features (routers/features.py): an unknown view is a 404.
         ("POST", "/api/v1/features/online"): {"feature_view": "ghost", "entities": [1]},
+        # A/B tests (routers/abtests.py): creating creates; an unknown test is a 404.
+        ("POST", "/api/v1/abtests"): None,
+        ("PATCH", "/api/v1/abtests/{name}"): {"status": "stopped"},
+        ("POST", "/api/v1/abtests/{name}/outcomes"): {
+            "outcomes": [{"unit_id": "u1", "values": {"conversion": 1.0}}]
+        },
+        ("POST", "/api/v1/abtests/{name}/analyze"): {},
+        ("POST", "/api/v1/abtests/{name}/stop"): {},
+        ("POST", "/api/v1/abtests/{name}/promotions"): {"model": "ghost", "version": 1},
     }
     query = {
         "/api/v1/experiments/by-name": {"name": "ghost"},

@@ -1,20 +1,19 @@
 """Which variant a unit (user, session, row) gets: sticky, by a hash of its id.
 
-One rule for "key -> member" across the platform: ``ModelEnsemble.assign`` and the deployment
-router hash a routing key the same way (first 8 bytes of sha256 as a fraction of 2**64, then
-walk the weights in order), so a user routed to ``model_b`` by the ensemble is counted as
-``model_b`` by the A/B test when both use the same split and key. A ``salt`` (e.g. the test's
-name) decorrelates tests that run on the same users; pass the salted key to the ensemble too.
+The rule is ``mlops.assignment``'s, the one ``ModelEnsemble.assign`` and the deployment router
+use, so a user routed to ``model_b`` by the ensemble is counted as ``model_b`` by the A/B test
+when both use the same split and key. A ``salt`` (e.g. the test's name) decorrelates tests that
+run on the same users; pass the salted key to the ensemble too.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops.assignment import hash_point, pick
 from mlops.errors import InvalidInputError
 
 __all__ = ["assign", "assign_many", "check_split", "hash_point"]
@@ -45,25 +44,11 @@ def check_split(split: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def hash_point(key: str) -> float:
-    """A key's position in [0, 1): the first 8 bytes of its sha256 over 2**64."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-
-
-def _pick(point: float, names: list[str], shares: list[float]) -> str:
-    point *= sum(shares)
-    for name, share in zip(names, shares, strict=True):
-        point -= share
-        if point < 0:
-            return name
-    return names[-1]
-
-
 def assign(key: str, split: Mapping[str, float], salt: str | None = None) -> str:
     """The variant of ``key`` (the same as ``ModelEnsemble.assign(key)`` with these weights)."""
     names = [n for n, w in split.items() if w > 0]
     shares = [split[n] for n in names]
-    return _pick(hash_point(f"{salt}:{key}" if salt else key), names, shares)
+    return pick(hash_point(f"{salt}:{key}" if salt else key), names, shares)
 
 
 def assign_many(
@@ -72,4 +57,4 @@ def assign_many(
     """``assign`` for many keys at once (an offline replay's rows)."""
     names = [n for n, w in split.items() if w > 0]
     shares = [split[n] for n in names]
-    return np.array([_pick(hash_point(f"{salt}:{k}" if salt else k), names, shares) for k in keys])
+    return np.array([pick(hash_point(f"{salt}:{k}" if salt else k), names, shares) for k in keys])

@@ -107,7 +107,7 @@ def _model_ids(ensemble: Any, variants: list[str]) -> dict[str, str]:
     """``name/version`` of each variant backed by a registered version (others: left out)."""
     from mlops.models.entities import ModelVersion
 
-    members = vars(ensemble).get("_models", {})
+    members = getattr(ensemble, "sources", {})
     found = {}
     for v in variants:
         member = members.get(v)

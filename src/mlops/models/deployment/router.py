@@ -15,7 +15,6 @@ latency and a general-purpose client (httpx) costs about that much per request b
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import json
 import logging
@@ -31,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from mlops.assignment import hash_point, pick
 from mlops.errors import InvalidInputError, MLOpsError
 
 __all__ = ["ROUTING_KEY_HEADER", "Backend", "TrafficRouter", "Window"]
@@ -165,18 +165,8 @@ class TrafficRouter:
 
     def choose(self, key: str | None) -> Backend:
         """The backend for a request: by weight, sticky for a routing key."""
-        backends = [b for b in self.backends if b.weight > 0]
-        total = sum(b.weight for b in backends)
-        if key is None:
-            point = self._random.random() * total
-        else:
-            digest = hashlib.sha256(key.encode()).digest()
-            point = int.from_bytes(digest[:8], "big") / 2**64 * total
-        for backend in backends:
-            point -= backend.weight
-            if point < 0:
-                return backend
-        return backends[-1]
+        point = self._random.random() if key is None else hash_point(key)
+        return pick(point, self.backends, [b.weight for b in self.backends])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -12,7 +12,6 @@ compared with what was returned and summarised by :meth:`ModelEnsemble.shadow_re
 from __future__ import annotations
 
 import collections
-import hashlib
 import logging
 import random
 import threading
@@ -24,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops.assignment import hash_point, pick
 from mlops.errors import InvalidInputError
 from mlops.models.entities import ModelVersion
 from mlops.models.registry import ModelRegistry, default_registry
@@ -106,6 +106,9 @@ class ModelEnsemble:
         self.strategy: Strategy = strategy
         self.weights = {name: float(weights.get(name, 0.0)) for name in members}
         self._models: dict[str, Any] = {**dict(members), **shadows}
+        self.sources: dict[str, Any] = dict(self._models)
+        """Each member's and shadow's model as given (a ``ModelVersion``, a ``models:/`` reference
+        or an object), kept after loading so callers can name the version behind a member."""
         self.member_names = tuple(members)
         self.shadow_names = tuple(shadows)
         self._registry = registry
@@ -149,19 +152,12 @@ class ModelEnsemble:
 
     def assign(self, key: str | None = None) -> str:
         """The member that answers a call: by weight, sticky for a given ``key``."""
-        names = [n for n in self.member_names if self.weights[n] > 0]
-        total = sum(self.weights[n] for n in names)
         if key is None:
             with self._lock:
-                point = self._random.random() * total
+                point = self._random.random()
         else:
-            digest = hashlib.sha256(key.encode()).digest()
-            point = int.from_bytes(digest[:8], "big") / 2**64 * total
-        for name in names:
-            point -= self.weights[name]
-            if point < 0:
-                return name
-        return names[-1]
+            point = hash_point(key)
+        return pick(point, self.member_names, [self.weights[n] for n in self.member_names])
 
     # --- shadows -------------------------------------------------------------------------------
 
