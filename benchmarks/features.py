@@ -46,6 +46,7 @@ from benchmarks._harness import (
     fresh_folder,
     isolated,
     millis,
+    peer_python,
     run_cli,
     settle,
 )
@@ -315,9 +316,7 @@ def redis_reachable() -> bool:
 
 def feast_python() -> str | None:
     """The interpreter that has Feast, or None."""
-    python = os.environ.get("MLOPS_BENCH_FEAST_PYTHON", sys.executable)
-    probe = subprocess.run([python, "-c", "import feast"], capture_output=True)
-    return python if probe.returncode == 0 else None
+    return peer_python("MLOPS_BENCH_FEAST_PYTHON", "feast")
 
 
 def run_feast(data: Path, entities: Path, online: str, lookups: int, what: str) -> dict[str, float]:

@@ -46,6 +46,7 @@ from benchmarks._harness import (
     exit_code,
     isolated,
     millis,
+    peer_python,
     run_cli,
     settle,
     sqlite_uri,
@@ -183,14 +184,7 @@ print(json.dumps({"times": times, "verdicts": verdicts, "version": evidently.__v
 
 
 def _evidently_python() -> str | None:
-    named = os.environ.get("MLOPS_BENCH_EVIDENTLY_PYTHON")
-    if named:
-        return named
-    try:
-        import evidently  # noqa: F401
-    except ImportError:
-        return None
-    return sys.executable
+    return peer_python("MLOPS_BENCH_EVIDENTLY_PYTHON", "evidently")
 
 
 def _evidently_drift(rows: int, repeats: int) -> dict[str, Any] | None:
