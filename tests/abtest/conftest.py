@@ -12,15 +12,14 @@ import pytest
 from mlops.config import MLOpsConfig
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ab_config(request: pytest.FixtureRequest, tmp_path: Path) -> MLOpsConfig:
-    """A config on a fresh SQL store."""
-    if request.param == "sqlite":
-        uri = f"sqlite:///{tmp_path / 'store' / 'mlops.db'}"
-    else:
-        uri = str(request.getfixturevalue("postgres_schema_uri"))
+@pytest.fixture
+def ab_config(sql_backend: str, tmp_path: Path) -> MLOpsConfig:
+    """A config on a fresh SQL store (``sql_backend``: SQLite and PostgreSQL)."""
     return MLOpsConfig(
-        home=tmp_path / ".mlops", tracking_uri=uri, artifact_uri=str(tmp_path / "art"), user="ann"
+        home=tmp_path / ".mlops",
+        tracking_uri=sql_backend,
+        artifact_uri=str(tmp_path / "art"),
+        user="ann",
     )
 
 

@@ -12,18 +12,15 @@ import pytest
 from mlops.config import MLOpsConfig
 
 
-@pytest.fixture(params=["sqlite", "postgres", "rest"])
-def mon_config(request: pytest.FixtureRequest, tmp_path: Path) -> MLOpsConfig:
+@pytest.fixture
+def mon_config(backend: str, tmp_path: Path) -> MLOpsConfig:
     """A config on a fresh store: SQLite, PostgreSQL, or an mlops server (``rest``: a real
     server on loopback, which monitoring reaches through ``RestMonitoringStore``)."""
-    if request.param == "sqlite":
-        uri = f"sqlite:///{tmp_path / 'store' / 'mlops.db'}"
-    elif request.param == "rest":
-        uri = str(request.getfixturevalue("rest_server"))
-    else:
-        uri = str(request.getfixturevalue("postgres_schema_uri"))
     return MLOpsConfig(
-        home=tmp_path / ".mlops", tracking_uri=uri, artifact_uri=str(tmp_path / "art"), user="ann"
+        home=tmp_path / ".mlops",
+        tracking_uri=backend,
+        artifact_uri=str(tmp_path / "art"),
+        user="ann",
     )
 
 

@@ -37,6 +37,7 @@ from mlops.server.routers import (
     abtests,
     artifacts,
     auth,
+    deployments,
     experiments,
     features,
     metrics,
@@ -81,6 +82,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(features.router)
     app.include_router(abtests.router)
+    app.include_router(deployments.router)
     app.include_router(monitoring_store.router)
     app.include_router(features.online_router(state, feature_store))
     if unruled := unruled_routes(app.routes):

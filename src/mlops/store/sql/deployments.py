@@ -154,7 +154,11 @@ class SqlDeploymentStore(DeploymentStore):
         try:
             offset = int(page_token) if page_token else 0
         except ValueError:
-            raise InvalidInputError(f"malformed page token {page_token!r}") from None
+            offset = -1
+        if not 0 <= offset < 2**62:
+            raise InvalidInputError(
+                f"malformed page token {page_token!r}; pass back a next_page_token unchanged"
+            )
         query = sa.select(d).order_by(d.c.created_at.desc(), d.c.id)
         if model_name is not None:
             query = query.where(d.c.model_name == model_name)

@@ -4,6 +4,7 @@ import * as api from "./api.js";
 import { clear, errorBox, h, show } from "./dom.js";
 import { abtestPage, abtestsPage } from "./pages/abtests.js";
 import { comparePage } from "./pages/compare.js";
+import { deploymentPage, deploymentsPage } from "./pages/deployments.js";
 import { experimentsPage } from "./pages/experiments.js";
 import { definitionPage, featuresPage } from "./pages/features.js";
 import { modelPage, modelsPage } from "./pages/models.js";
@@ -20,6 +21,8 @@ const ROUTES = [
   [/^\/compare$/, () => comparePage, "experiments"],
   [/^\/models$/, () => modelsPage, "models"],
   [/^\/models\/([^/]+)$/, (m) => (ctx) => modelPage(ctx, decodeURIComponent(m[1])), "models"],
+  [/^\/deployments$/, () => deploymentsPage, "deployments"],
+  [/^\/deployments\/([^/]+)$/, (m) => (ctx) => deploymentPage(ctx, decodeURIComponent(m[1])), "deployments"],
   [/^\/monitoring$/, () => monitoringPage, "monitoring"],
   [/^\/monitoring\/([^/]+)\/([^/]+)$/, (m) => (ctx) => monitoredVersionPage(ctx, decodeURIComponent(m[1]), m[2]), "monitoring"],
   [/^\/abtests$/, () => abtestsPage, "abtests"],
