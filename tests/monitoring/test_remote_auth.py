@@ -190,3 +190,60 @@ def test_rows_a_viewer_may_not_write_fail_their_ack(
     with pytest.raises(PermissionDeniedError):
         detector.flush(30)  # reported once more, then the writer goes on
     detector.stop()
+
+
+def test_a_monitor_belongs_to_its_model_whichever_model_a_caller_names(
+    setup: tuple[TestClient, dict[str, Headers]],
+) -> None:
+    """Monitor names are global: an editor of fraud cannot reach churn's monitor by naming
+    fraud (where its role holds), to write into its windows or to read them."""
+    client, people = setup
+    churn = f"{API}/monitors/churn-v1-drift"
+    chunk = {"chunks": [{"seq": 1, "window_start": 0.0, "n_rows": 1, "payload": "AA=="}]}
+    first = client.post(f"{churn}/chunks", params={"model": "churn"}, json=chunk,
+                        headers=people["boss"])  # fmt: skip
+    assert first.status_code == 204, first.text  # the first write binds churn-v1-drift to churn
+    for method, path, body in (
+        ("POST", f"{churn}/chunks", {"chunks": [{**chunk["chunks"][0], "seq": 2}]}),
+        ("POST", f"{churn}/predictions", {"rows": [PREDICTION]}),
+        ("POST", f"{churn}/labels", {"ids": ["p1"], "labels": [1.0], "at": 2.0}),
+        ("GET", f"{churn}/chunks", None),
+        ("GET", f"{churn}/windows", None),
+    ):
+        answer = client.request(
+            method, path, params={"model": "fraud"}, json=body, headers=people["ed"]
+        )
+        assert answer.status_code == 403, (method, path, answer.text)
+        assert "belongs to model 'churn'" in answer.json()["error"]["message"]
+    chunks = client.get(f"{churn}/chunks", params={"model": "churn"}, headers=people["boss"])
+    assert [c["seq"] for c in chunks.json()["items"]] == [1]  # nothing was written
+    # A reader never binds a name: fraud's viewer reading an unused monitor leaves it free.
+    fresh = f"{API}/monitors/fraud-v2-drift/chunks"
+    assert client.get(fresh, params={"model": "fraud"}, headers=people["vic"]).status_code == 200
+    assert client.post(fresh, params={"model": "fraud"}, json=chunk,
+                       headers=people["ed"]).status_code == 204  # fmt: skip
+
+
+def test_a_local_monitor_binds_its_name_for_the_server(
+    setup: tuple[TestClient, dict[str, Headers]], tmp_path: Path
+) -> None:
+    """A monitor that writes to the database directly binds its name when it starts, so the
+    server refuses another model's editor even before any write went through the server."""
+    client, people = setup
+    config = MLOpsConfig(
+        home=tmp_path / "local",
+        tracking_uri=f"sqlite:///{tmp_path / 'db' / 'mlops.db'}",
+        artifact_uri=str(tmp_path / "art"),
+        user="server",
+    )
+    reference = pd.DataFrame({"x": np.random.default_rng(0).normal(size=500)})
+    monitor = ModelMonitor(model_version="churn/1", reference_data=reference, config=config)
+    monitor.start_monitoring()
+    try:
+        name = monitor.performance.name
+    finally:
+        monitor.stop()
+    answer = client.get(
+        f"{API}/monitors/{name}/chunks", params={"model": "fraud"}, headers=people["vic"]
+    )
+    assert answer.status_code == 403, answer.text

@@ -45,6 +45,17 @@ class MonitoringStore(abc.ABC):
         """Note the model a monitor's rows belong to. A database needs nothing; a server
         checks the caller's role on that model for the monitor's reads and writes."""
 
+    def bind_monitor(self, monitor: str, model: str) -> str:
+        """The model ``monitor`` belongs to, binding it to ``model`` if it has none yet (the
+        first writer that names a model owns the name). A server uses it to refuse a caller
+        who names one model to reach another model's monitor. Stores that keep no bindings
+        answer ``model``."""
+        return model
+
+    def monitor_owner(self, monitor: str) -> str | None:
+        """The model ``monitor`` is bound to, or None (never bound, or no bindings kept)."""
+        return None
+
     # detectors
     @abc.abstractmethod
     def save_detector(self, name: str, model: str | None, version: int | None, blob: bytes) -> None:

@@ -25,10 +25,10 @@ from fastapi import Path as FastApiPath
 from pydantic import Field
 
 from mlops.auth.entities import Role, Scope
-from mlops.errors import InvalidInputError
+from mlops.errors import InvalidInputError, PermissionDeniedError
 from mlops.monitoring.entities import PredictionRow, WindowResult
 from mlops.server import schemas
-from mlops.server.dependencies import Idempotent, State
+from mlops.server.dependencies import Idempotent, ServerState, State
 from mlops.server.permissions import Args, Caller, allow, in_body, param
 from mlops.server.routers import API_PREFIX
 from mlops.server.routers.monitoring import ALERT, AlertId, AlertOut
@@ -48,6 +48,25 @@ def _model(args: Args) -> list[tuple[str, str]]:
     """The model a monitor route names (none: checked against the global role)."""
     model = args.get("model")
     return [("model", str(model))] if model else []
+
+
+def _owned(state: ServerState, monitor: str, model: str | None, write: bool = False) -> None:
+    """Refuse a caller that reaches a monitor through a model it does not belong to.
+
+    The role was checked on the model the caller named; monitor names are global, so the
+    monitor must belong to that model. The first write naming a model binds the name (a local
+    monitor binds it when it starts); a read never binds, so a reader cannot claim a name
+    before its writer. Without a model the global role was checked, which covers them all.
+    """
+    if model is None:
+        return
+    store = state.monitoring
+    owner = store.bind_monitor(monitor, model) if write else store.monitor_owner(monitor)
+    if owner is not None and owner != model:
+        raise PermissionDeniedError(
+            f"monitor {monitor!r} belongs to model {owner!r}, not {model!r}; give this model's "
+            "monitor a name of its own"
+        )
 
 
 def _model_of_ref(ref: str) -> str:
@@ -177,6 +196,7 @@ def create_chunks(
 ) -> None:
     """Append rows of an open window (a chunk already stored under its seq is kept as is, so
     a retried batch counts once)."""
+    _owned(state, monitor, model, write=True)
     chunks = [(c.seq, c.window_start, c.n_rows, _b64(c.payload, "payload")) for c in body.chunks]
     if len({c[0] for c in chunks}) != len(chunks):
         raise InvalidInputError("chunks repeat a seq; each chunk of a monitor has its own")
@@ -187,6 +207,7 @@ def create_chunks(
 @allow("monitoring.list_chunks", Role.VIEWER, _model)
 def list_chunks(monitor: Monitor, state: State, model: ModelQuery = None) -> Any:
     """Every stored chunk of the monitor's open window, by seq."""
+    _owned(state, monitor, model)
     chunks = state.monitoring.list_chunks(monitor)
     return {"items": [{"seq": s, "window_start": w, "payload": _enc(p)} for s, w, p in chunks]}
 
@@ -319,6 +340,7 @@ def create_predictions(
     monitor: Monitor, body: CreatePredictions, state: State, model: ModelQuery = None
 ) -> None:
     """Insert predictions (an id logged again replaces its row, so a retry counts once)."""
+    _owned(state, monitor, model, write=True)
     rows = [PredictionRow(**r.model_dump()) for r in body.rows]
     state.monitoring.create_predictions(monitor, rows)  # a repeated id: the later row wins
 
@@ -329,6 +351,7 @@ def update_labels(
     monitor: Monitor, body: UpdateLabels, state: State, model: ModelQuery = None
 ) -> Any:
     """Set labels by prediction id; returns the starts of the windows that changed."""
+    _owned(state, monitor, model, write=True)
     if len(body.ids) != len(body.labels):
         raise InvalidInputError(f"{len(body.ids)} ids for {len(body.labels)} labels")
     pairs = list(zip(body.ids, body.labels, strict=True))
@@ -344,6 +367,7 @@ def list_predictions(
     model: ModelQuery = None,
 ) -> Any:
     """Every prediction of one window."""
+    _owned(state, monitor, model)
     return {"items": state.monitoring.list_predictions(monitor, window_start)}
 
 
@@ -351,6 +375,7 @@ def list_predictions(
 @allow("monitoring.list_prediction_windows", Role.VIEWER, _model)
 def list_prediction_windows(monitor: Monitor, state: State, model: ModelQuery = None) -> Any:
     """Window starts that hold predictions."""
+    _owned(state, monitor, model)
     return {"windows": state.monitoring.list_prediction_windows(monitor)}
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
 
 from mlops.errors import ModelNotFoundError, NotFoundError
 from mlops.experiments.entities import now_ms
@@ -34,9 +35,57 @@ if TYPE_CHECKING:
 class SqlMonitoringStore(MonitoringStore):
     """``MonitoringStore`` on a SQL database."""
 
+    MAX_OWNERS = 100_000
+
     def __init__(self, db: Database, registry: RegistryStore):
         self.db = db
         self.registry = registry
+        self._owners: dict[str, str] = {}  # a binding never changes, so it can be cached
+
+    def register_monitor(self, monitor: str, model: str | None) -> None:
+        # A local monitor binds its name too, so a server over this database knows the owner.
+        if model is not None:
+            self.bind_monitor(monitor, model)
+
+    def monitor_owner(self, monitor: str) -> str | None:
+        owner = self._owners.get(monitor)
+        if owner is None:
+            m = t.monitoring_monitors
+            with self.db.read() as conn:
+                found = conn.execute(
+                    sa.select(m.c.model_name).where(m.c.monitor == monitor)
+                ).scalar_one_or_none()
+            if found is not None:
+                owner = self._remember(monitor, str(found))
+        return owner
+
+    def bind_monitor(self, monitor: str, model: str) -> str:
+        owner = self.monitor_owner(monitor)
+        if owner is not None:
+            return owner
+        m = t.monitoring_monitors
+
+        def bind(conn: Connection) -> str:
+            found = conn.execute(
+                sa.select(m.c.model_name).where(m.c.monitor == monitor)
+            ).scalar_one_or_none()
+            if found is None:
+                conn.execute(m.insert(), {"monitor": monitor, "model_name": model,
+                                          "created_at": now_ms()})  # fmt: skip
+                return model
+            return str(found)
+
+        try:
+            owner = self.db.write_retrying(bind)
+        except IntegrityError:  # PostgreSQL: another writer bound it first; read its binding
+            owner = self.db.write_retrying(bind)
+        return self._remember(monitor, owner)
+
+    def _remember(self, monitor: str, owner: str) -> str:
+        if len(self._owners) > self.MAX_OWNERS:
+            self._owners.clear()
+        self._owners[monitor] = owner
+        return owner
 
     def resolve_version(
         self, model_version: ModelVersion | str | None

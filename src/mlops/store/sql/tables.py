@@ -655,3 +655,15 @@ monitoring_alert_rules = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+
+# The model each monitor's rows belong to, bound by the first write through a server that named
+# one: monitor names are global, so without it an editor of one model could write into (or read)
+# another model's open windows by naming that model's monitor.
+monitoring_monitors = Table(
+    "monitoring_monitors",
+    metadata,
+    Column("monitor", String(256), primary_key=True),
+    Column("model_name", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
