@@ -96,3 +96,37 @@ def test_the_analysis_feeds_daily_cumulative_z_values_to_the_sequential_test() -
     information = [200 * d * 200 * d / (400 * d) for d in range(1, 6)]
     assert looks.bounds == pytest.approx(boundaries(looks.fractions, information))
     assert not looks.complete
+
+
+@pytest.mark.parametrize(
+    ("metric", "treatment"),
+    [("latency_ms", lambda rng, n: rng.normal(130, 5, n)),  # p underflows to 0
+     ("revenue:mean", lambda rng, n: np.full(n, 7.0))],  # both arms constant, different
+)  # fmt: skip
+def test_an_overwhelming_effect_crosses_the_boundary_at_the_first_look(
+    metric: str, treatment: object
+) -> None:
+    """A p-value that underflows (or a zero-variance difference) is the strongest evidence,
+    not a look to skip: the test stops at once with a winner."""
+    import pandas as pd
+
+    from mlops.experiments.abtest.analysis import DAY_MS, Plan, analyze_frame
+    from mlops.experiments.abtest.metrics import MetricSpec
+    from mlops.experiments.abtest.stats import Z_MAX
+
+    rng = np.random.default_rng(3)
+    spec = MetricSpec.parse(metric)
+    n = 3000
+    control = rng.normal(100, 5, n) if metric == "latency_ms" else np.full(n, 5.0)
+    rows = [("a", f"a{i}", spec.name, float(v), i) for i, v in enumerate(control)]
+    rows += [("b", f"b{i}", spec.name, float(v), i)
+             for i, v in enumerate(treatment(rng, n))]  # type: ignore[operator]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["variant", "unit_id", "metric", "value", "at"])
+    plan = Plan("id", "t", {"a": 0.5, "b": 0.5}, "a", [spec], duration_days=2)
+    results = analyze_frame(frame, plan, live=True, now_ms=2 * DAY_MS)
+    looks = results.sequential[0]
+    assert looks.z_values and all(abs(z) == Z_MAX for z in looks.z_values)
+    assert looks.crossed_at == 0
+    assert results.verdict.status == "winner"
+    # Latency: lower is better, so the slower treatment loses; revenue: the higher one wins.
+    assert results.verdict.winner == ("a" if metric == "latency_ms" else "b")

@@ -165,7 +165,7 @@ def _looks(wide: Wide, plan: Plan, now_ms: int) -> list[SequentialLooks]:
             if n_a < 2 or n_b < 2:
                 continue
             result, _ = compare(spec, a, b, alpha, bayes=False)
-            if not math.isfinite(result.statistic):
+            if math.isnan(result.statistic):
                 continue
             z[t].append(result.statistic)
             info[t].append(n_a * n_b / (n_a + n_b))
