@@ -247,3 +247,38 @@ def test_a_local_monitor_binds_its_name_for_the_server(
         f"{API}/monitors/{name}/chunks", params={"model": "fraud"}, headers=people["vic"]
     )
     assert answer.status_code == 403, answer.text
+
+
+def test_named_objects_of_another_model_are_neither_read_nor_replaced(
+    setup: tuple[TestClient, dict[str, Headers]],
+) -> None:
+    """Detectors, rules, results and silences of churn stay churn's for fraud's editor, and a
+    monitor named for churn's versions cannot be claimed before churn writes it."""
+    client, people = setup
+    ed, boss, vic = people["ed"], people["boss"], people["vic"]
+    blob = {"model": "churn", "version": 1, "blob": "AA=="}
+    assert client.put(f"{API}/detectors/churn-ref", json=blob, headers=boss).status_code == 204
+    read = client.get(f"{API}/detector", params={"model": "fraud", "name": "churn-ref"},
+                      headers=ed)  # fmt: skip
+    assert read.status_code == 404  # the role held on fraud does not reach churn's detector
+    mine = {**blob, "model": "fraud"}
+    replace = client.put(f"{API}/detectors/churn-ref", json=mine, headers=ed)
+    assert replace.status_code == 403, replace.text
+    assert "belongs to model 'churn'" in replace.json()["error"]["message"]
+    rule = {"metric": "drift_share", "threshold": 0.3}
+    assert client.put(f"{API}/rules/watch", json={**rule, "labels": {"model": "churn"}},
+                      headers=boss).status_code == 200  # fmt: skip
+    taken = client.put(f"{API}/rules/watch", json={**rule, "labels": {"model": "fraud"}},
+                       headers=ed)  # fmt: skip
+    assert taken.status_code == 403
+    result = {
+        "monitor": "churn-v1-drift", "kind": "drift", "model_name": "fraud", "window_start": 0.0,
+        "window_end": 1.0, "n_rows": 1, "flagged": False, "payload": {},
+    }  # fmt: skip
+    claimed = client.post(f"{API}/results", json={"result": result}, headers=ed)
+    assert claimed.status_code == 403, claimed.text
+    assert "named for model 'churn'" in claimed.json()["error"]["message"]
+    silence = {"matchers": {"model": "churn"}, "starts_at": 0.0, "ends_at": 9e9, "user": "boss"}
+    assert client.post(f"{API}/silences", json=silence, headers=boss).status_code == 201
+    assert client.get(f"{API}/silences", headers=vic).json()["items"] == []
+    assert len(client.get(f"{API}/silences", headers=boss).json()["items"]) == 1

@@ -133,3 +133,28 @@ def test_an_exhausted_pool_is_a_passing_backend_error(tmp_path) -> None:  # type
         pass
     held.close()
     db.dispose()
+
+
+def test_upgrading_binds_existing_monitors_to_their_models(sql_backend: str) -> None:
+    """0010 binds every monitor that already stored a result, so no existing monitor is left
+    for another model's editor to claim after an upgrade."""
+    engine = engines.create_engine(sql_backend)
+    engines.upgrade(engine, "0009")
+    row = {"kind": "drift", "window_start": 0.0, "window_end": 1.0, "n_rows": 1,
+           "flagged": False, "payload": "{}", "created_at": 5, "updated_at": 5}  # fmt: skip
+    with engines.write_transaction(engine) as conn:
+        conn.execute(sa.text(
+            "INSERT INTO monitoring_results (monitor, model_name, kind, window_start, window_end,"
+            " n_rows, flagged, payload, created_at, updated_at) VALUES (:monitor, :model_name,"
+            " :kind, :window_start, :window_end, :n_rows, :flagged, :payload, :created_at,"
+            " :updated_at)"
+        ), [{**row, "monitor": "churn-v1-drift", "model_name": "churn"},
+            {**row, "monitor": "churn-v1-drift", "model_name": "churn", "window_start": 1.0},
+            {**row, "monitor": "unlabelled", "model_name": None}])  # fmt: skip
+    engines.upgrade(engine, "head")
+    with engine.connect() as conn:
+        bound = conn.execute(
+            sa.select(t.monitoring_monitors.c.monitor, t.monitoring_monitors.c.model_name)
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in bound] == [("churn-v1-drift", "churn")]

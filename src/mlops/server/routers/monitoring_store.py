@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi import Path as FastApiPath
 from pydantic import Field
 
-from mlops.auth.entities import Role, Scope
-from mlops.errors import InvalidInputError, PermissionDeniedError
+from mlops.auth.entities import Principal, Role, Scope
+from mlops.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from mlops.monitoring.entities import PredictionRow, WindowResult
 from mlops.server import schemas
 from mlops.server.dependencies import Idempotent, ServerState, State
@@ -61,12 +62,55 @@ def _owned(state: ServerState, monitor: str, model: str | None, write: bool = Fa
     if model is None:
         return
     store = state.monitoring
+    if write and store.monitor_owner(monitor) is None:
+        foreign = _foreign_name(state, monitor, model)
+        if foreign is not None:
+            raise PermissionDeniedError(
+                f"monitor {monitor!r} is named for model {foreign!r}, not {model!r}; give this "
+                "model's monitor a name of its own"
+            )
     owner = store.bind_monitor(monitor, model) if write else store.monitor_owner(monitor)
     if owner is not None and owner != model:
         raise PermissionDeniedError(
             f"monitor {monitor!r} belongs to model {owner!r}, not {model!r}; give this model's "
             "monitor a name of its own"
         )
+
+
+_NAMED_VERSION = re.compile(r"^(?P<model>.+)-v\d+(?:-|@|$)")
+"""How ``ModelMonitor`` names a version's monitors: ``churn-v3-drift``, ``churn-v3-performance``."""
+
+
+def _foreign_name(state: ServerState, monitor: str, model: str) -> str | None:
+    """The registered model a monitor's name says it watches, when that is not ``model``: such
+    a name is refused before it is bound, so nobody claims another model's monitor early."""
+    found = _NAMED_VERSION.match(monitor)
+    if found is None or found["model"] == model:
+        return None
+    try:
+        state.stores.registry.get_registered_model(found["model"])
+    except NotFoundError:
+        return None
+    return found["model"]
+
+
+def _replacing(caller: Principal, kind: str, name: str, existing: Any, model: str | None) -> None:
+    """Replacing a named detector or rule needs the editor role on the model it belongs to now
+    (the global role for one of no model), not only on the model the new body names."""
+    if existing is None:
+        return
+    owner = existing if isinstance(existing, str) else None
+    if owner == model:
+        return
+    if owner is None and caller.can(Role.EDITOR):
+        return
+    if owner is not None and caller.can(Role.EDITOR, Scope.MODEL, owner):
+        return
+    where = f"model {owner!r}" if owner else "no model (the global role counts)"
+    raise PermissionDeniedError(
+        f"{kind} {name!r} belongs to {where}; replacing it needs the editor role there, or "
+        "give yours another name"
+    )
 
 
 def _model_of_ref(ref: str) -> str:
@@ -132,8 +176,11 @@ class StoredDetectorList(schemas.Response):
 
 @router.put("/detectors/{name}", status_code=204)
 @allow("monitoring.save_detector", Role.EDITOR, in_body("model", lambda b: b.model))
-def save_detector(name: Monitor, body: SaveDetector, state: State) -> None:
+def save_detector(name: Monitor, body: SaveDetector, state: State, caller: Caller) -> None:
     """Create or replace a stored drift detector (``blob``: its ``to_bytes()``, base64)."""
+    current = {d.name: d for d in state.monitoring.list_detectors(None)}.get(name)
+    existing = None if current is None else (current.model_name or True)
+    _replacing(caller, "detector", name, existing, body.model)
     state.monitoring.save_detector(name, body.model, body.version, _b64(body.blob, "blob"))
 
 
@@ -146,6 +193,13 @@ def get_detector(
     name: ModelQuery = None,
 ) -> Any:
     """The detector named, or the newest one attached to ``model``/``version`` (blob base64)."""
+    # The role was checked on ``model``: a detector named with it must be that model's.
+    if (
+        name is not None
+        and model is not None
+        and name not in {d.name for d in state.monitoring.list_detectors(model)}
+    ):
+        raise NotFoundError(f"model {model!r} has no drift detector named {name!r}")
     found, blob = state.monitoring.get_detector(model, version, name)
     return {"name": found, "blob": _enc(blob)}
 
@@ -260,6 +314,7 @@ def create_result(body: CreateResult, state: State) -> None:
     """Store (or replace) a closed window's result, deleting its chunks in the same
     transaction."""
     result = WindowResult(**body.result.model_dump(), created_at=0, updated_at=0)
+    _owned(state, result.monitor, result.model_name, write=True)
     state.monitoring.create_result(result, body.delete_chunks_through)
 
 
@@ -585,10 +640,15 @@ def create_silence(body: CreateSilence, state: State, once: Idempotent) -> Any:
 @router.get("/silences", response_model=SilenceList)
 @allow("monitoring.list_silences", None)
 def list_silences(
-    state: State, active_at: Annotated[float | None, Query(allow_inf_nan=False)] = None
+    state: State,
+    caller: Caller,
+    active_at: Annotated[float | None, Query(allow_inf_nan=False)] = None,
 ) -> Any:
-    """Silences (only those active at ``active_at`` when given)."""
-    return {"items": state.monitoring.list_silences(active_at)}
+    """Silences (only those active at ``active_at`` when given); one matching a model only for
+    that model's readers, one matching no model only for the global role."""
+    readable = caller.readable(Scope.MODEL)
+    items = state.monitoring.list_silences(active_at)
+    return {"items": [s for s in items if readable is None or s.matchers.get("model") in readable]}
 
 
 # --- alert rules -------------------------------------------------------------------------------
@@ -647,10 +707,17 @@ def list_rules(state: State, caller: Caller, model: ModelQuery = None) -> Any:
 @router.put("/rules/{name}", response_model=RuleOut)
 @allow("monitoring.save_rule", Role.EDITOR, _rule_model)
 def save_rule(
-    name: Annotated[str, FastApiPath(min_length=1, max_length=256)], body: RuleIn, state: State
+    name: Annotated[str, FastApiPath(min_length=1, max_length=256)],
+    body: RuleIn,
+    state: State,
+    caller: Caller,
 ) -> Any:
     """Create or replace a stored alert rule: every process on this store evaluates it."""
     from mlops.monitoring.alerts import AlertRule
+
+    current = {r["name"]: r for r in state.monitoring.list_rules(None)}.get(name)
+    existing = None if current is None else ((current.get("labels") or {}).get("model") or True)
+    _replacing(caller, "alert rule", name, existing, body.labels.get("model"))
 
     rule = AlertRule.create(name, **body.model_dump())
     return state.alerts.save_rule(rule).to_dict()

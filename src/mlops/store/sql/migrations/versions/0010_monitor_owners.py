@@ -24,6 +24,13 @@ def upgrade() -> None:
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("monitor", name=op.f("pk_monitoring_monitors")),
     )
+    # Monitors that already closed a window are bound to the model their results name, so an
+    # upgrade leaves no existing monitor free for another model's editor to claim.
+    op.execute(
+        "INSERT INTO monitoring_monitors (monitor, model_name, created_at) "
+        "SELECT monitor, MIN(model_name), MIN(created_at) FROM monitoring_results "
+        "WHERE model_name IS NOT NULL GROUP BY monitor"
+    )
 
 
 def downgrade() -> None:
