@@ -216,3 +216,45 @@ def test_streaming_windows_run_the_domain_classifier() -> None:
     assert result.multivariate is not None
     assert result.multivariate.drifted
     assert not result.dataset_drift  # the marginals did not move
+
+
+class _RefusesAfterTheFirstChunk:
+    """The store as a server behind a body limit answers a batch split into several requests:
+    the first request's chunk is stored, the next is refused for good (413)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.refused = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def create_chunks(self, monitor: str, chunks: list[tuple[int, float, int, bytes]]) -> None:
+        from mlops.errors import PayloadTooLargeError
+
+        if not self.refused and len(chunks) > 1:
+            self.refused = True
+            self.inner.create_chunks(monitor, chunks[:1])  # type: ignore[attr-defined]
+            raise PayloadTooLargeError("request body too large")
+        self.inner.create_chunks(monitor, chunks)  # type: ignore[attr-defined]
+
+
+def test_rows_acknowledged_after_a_partly_stored_refusal_are_kept(
+    sqlite_config: MLOpsConfig, make_frame: MakeFrame
+) -> None:
+    """A refusal after part of a batch was stored must not hand its seqs out again: the store
+    keeps a seq it already has, so the next acknowledged rows would be dropped unseen."""
+    from mlops.errors import PayloadTooLargeError
+    from mlops.monitoring.streaming import _from_ipc
+
+    detector = DriftDetector(make_frame(1000, 1), detection_window=10_000_000, config=sqlite_config)
+    detector.stream.store = _RefusesAfterTheFirstChunk(detector.stream.store)  # type: ignore[assignment]
+    big = detector.log_predictions(make_frame(400_000, 2))  # two chunks of ~166k rows and more
+    with pytest.raises(PayloadTooLargeError):
+        big.wait(60)
+    assert detector.log_predictions(make_frame(500, 3)).wait(30) == 500
+    stored = monitoring_store(sqlite_config).list_chunks(detector.stream.name)
+    assert [len(_from_ipc(payload)) for _, _, payload in stored][-1] == 500
+    with pytest.raises(PayloadTooLargeError):
+        detector.flush()  # the refusal is reported once more
+    detector.stop()

@@ -219,7 +219,10 @@ class DriftStream:
                     "drift monitor %s: store refused %d call(s): %s", self.name, len(calls), exc
                 )
                 if calls and self._queue and self._queue[0] is calls[0]:
-                    self._seq, self._planned = saved
+                    # The window plan goes back (these rows are not in it), but never the seq:
+                    # a split batch may have stored its first chunks before the refusal, and the
+                    # store keeps a seq it has, so reusing one would drop the next rows unseen.
+                    self._planned = saved[1]
                     with self._cond:
                         for _ in calls:
                             self._queue.popleft()
