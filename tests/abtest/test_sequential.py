@@ -125,7 +125,8 @@ def test_an_overwhelming_effect_crosses_the_boundary_at_the_first_look(
     plan = Plan("id", "t", {"a": 0.5, "b": 0.5}, "a", [spec], duration_days=2)
     results = analyze_frame(frame, plan, live=True, now_ms=2 * DAY_MS)
     looks = results.sequential[0]
-    assert looks.z_values and all(abs(z) == Z_MAX for z in looks.z_values)
+    assert looks.z_values
+    assert all(abs(z) == Z_MAX for z in looks.z_values)
     assert looks.crossed_at == 0
     assert results.verdict.status == "winner"
     # Latency: lower is better, so the slower treatment loses; revenue: the higher one wins.

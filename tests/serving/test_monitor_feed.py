@@ -142,3 +142,29 @@ def test_the_serving_monitor_setting_turns_the_hook_on_and_the_argument_wins(
     assert create_serving_app("models:/iris/1", config=serving_config).state.serving.monitor is None
     off = create_serving_app("models:/iris/1", config=monitored, monitor=False)
     assert off.state.serving.monitor is None
+
+
+def test_a_monitor_that_cannot_start_is_tried_again_later(tmp_path: Any) -> None:
+    """A store error when a version's monitor starts skips its rows for a while, not for the
+    server's life."""
+    from sklearn.dummy import DummyClassifier
+
+    from mlops.models.registry import ModelRegistry
+    from mlops.models.serving import feed
+
+    config = MLOpsConfig(
+        home=tmp_path / "h",
+        tracking_uri=f"sqlite:///{tmp_path / 'db' / 'mlops.db'}",
+        artifact_uri=str(tmp_path / "art"),
+    )
+    batch = feed._Batch("late", 1, None, ("a",), [[1.0]], np.array([0]), ["p"], np.array([0.0]))
+    monitors: dict[Any, Any] = {}
+    settings = {"detection_window": "1h"}
+    assert feed._monitor(monitors, batch, config, settings) is None  # "late" is not registered
+    ModelRegistry(config=config).register_model("late", DummyClassifier().fit([[0.0]], [0]))
+    assert feed._monitor(monitors, batch, config, settings) is None  # still waiting to retry
+    feed._retry_at[("late", 1)] = 0.0  # the wait is over
+    monitor = feed._monitor(monitors, batch, config, settings)
+    assert isinstance(monitor, ModelMonitor)
+    assert feed._monitor(monitors, batch, config, settings) is monitor
+    monitor.stop()

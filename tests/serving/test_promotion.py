@@ -101,6 +101,7 @@ def test_approval_required_files_a_request_and_says_so(
     [message] = _events(config, recorder)
     assert f"request #{request.id}" in message
     assert "approve" in message
+    assert "first step to production" in message  # approving it alone does not reach production
 
     # Rolling the deployment back withdraws the request it filed.
     roll_back_promotion(config, promotion, _recorder(config, version))

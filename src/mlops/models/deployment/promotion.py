@@ -71,6 +71,14 @@ def promote_version(
                     f"v{version.version} to {step.value}; approve it (mlops models approve "
                     f"{result.id}) to finish the promotion"
                 )
+                if step is not target:
+                    # A request moves one step: the registry refuses a request to skip staging.
+                    message = (
+                        f"approval required: request #{result.id} filed to move {version.name} "
+                        f"v{version.version} to {step.value}, the first step to {target.value}; "
+                        f"once it is approved (mlops models approve {result.id}), promote it to "
+                        f"{target.value}, which files the next request"
+                    )
                 recorder.event(
                     EVENT,
                     passed=True,

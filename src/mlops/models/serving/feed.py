@@ -27,6 +27,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 
 _READY = "ready"
 _MERGE_ROWS = 20_000  # most rows the child merges into one ModelMonitor call
+RETRY_SECONDS = 30.0  # how long a version whose monitor could not start is skipped
+_retry_at: dict[tuple[str, int], float] = {}  # the child's versions waiting to be tried again
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,22 +316,30 @@ def _monitor(
     settings: dict[str, Any],
 ) -> ModelMonitor | None:
     key = (batch.model_name, batch.model_version)
-    if key not in monitors:
-        from mlops.monitoring import ModelMonitor
+    monitor = monitors.get(key)
+    if monitor is not None or time.monotonic() < _retry_at.get(key, 0.0):
+        return monitor
+    from mlops.monitoring import ModelMonitor
 
-        try:
-            monitor = ModelMonitor(
-                f"{batch.model_name}/{batch.model_version}",
-                detection_window=settings["detection_window"],
-                task=batch.task or "classification",
-                config=config,
-            )
-            monitor.start_monitoring()
-        except MLOpsError:
-            log.exception("cannot monitor %s v%s; its predictions are skipped", *key)
-            monitor = None
-        monitors[key] = monitor
-    return monitors[key]
+    try:
+        monitor = ModelMonitor(
+            f"{batch.model_name}/{batch.model_version}",
+            detection_window=settings["detection_window"],
+            task=batch.task or "classification",
+            config=config,
+        )
+        monitor.start_monitoring()
+    except MLOpsError:
+        # A store that is down for a moment must not end monitoring for the server's life:
+        # this version's rows are skipped for a while, then the monitor is tried again.
+        log.exception(
+            "cannot monitor %s v%s; its predictions are skipped for %.0f s, then it is tried "
+            "again", *key, RETRY_SECONDS,
+        )  # fmt: skip
+        _retry_at[key] = time.monotonic() + RETRY_SECONDS
+        return None
+    monitors[key] = monitor
+    return monitor
 
 
 def _log(monitor: ModelMonitor, batch: _Batch) -> None:
