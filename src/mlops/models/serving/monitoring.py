@@ -125,8 +125,13 @@ class PredictionQueue:
         if self._thread is None:
             return
         self._stop.set()
-        self._thread.join(timeout)
-        self._thread = None
+        thread, self._thread = self._thread, None
+        thread.join(timeout)
+        if thread.is_alive():
+            # Still inside consume(): closing the consumer from here would interleave with
+            # its send. It is left to end with the process.
+            log.warning("the monitoring hook is still delivering after %s s; not waiting", timeout)
+            return
         self.consumer.close()
 
     def _drain(self) -> None:
