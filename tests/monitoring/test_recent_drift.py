@@ -68,7 +68,10 @@ def test_recent_drift_reads_another_process_s_rows(config: MLOpsConfig, tmp_path
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     src = str(Path(__file__).resolve().parents[2] / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
+    }
     args = [str(tmp_path / "child"), config.resolved_tracking_uri, str(Path(__file__).parent)]
     subprocess.run([sys.executable, str(script), *args], env=env, check=True, timeout=120)
     after = time.time()
@@ -89,7 +92,9 @@ def test_recent_drift_reads_another_process_s_rows(config: MLOpsConfig, tmp_path
     assert calm.drift_share == 0.0
 
     # Too few rows, another deployment's monitor, a version with no detector: nothing to judge.
-    assert recent_drift("m", 1, since=after, config=config, deployment="dep-1", min_rows=101) is None
+    assert (
+        recent_drift("m", 1, since=after, config=config, deployment="dep-1", min_rows=101) is None
+    )
     assert recent_drift("m", 1, config=config, deployment="dep-2") is None
     assert recent_drift("m", 1, config=config) is None
     assert recent_drift("m", 2, config=config, deployment="dep-1") is None

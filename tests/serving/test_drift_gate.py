@@ -132,7 +132,13 @@ def test_a_gate_without_rows_or_detector_passes_and_says_why(
 
 def test_gates_record_any_drift_answer() -> None:
     window = Window()
-    answers: list[Any] = [None, True, False, "psi 0.4 on x", DriftCheck(False, "x drifted", {"n": 3})]
+    answers: list[Any] = [
+        None,
+        True,
+        False,
+        "psi 0.4 on x",
+        DriftCheck(False, "x drifted", {"n": 3}),
+    ]
     verdicts = [Gates(drift=lambda _n, _v, a=a: a).judge("m", 1, window, None) for a in answers]
     assert [v.passed for v in verdicts] == [True, True, False, False, False]
     assert verdicts[2].reasons == ["drift gate failed"]
@@ -145,8 +151,9 @@ def test_drift_gate_settings_travel_and_bad_ones_are_named(
     serving_config: MLOpsConfig, iris_model: Any
 ) -> None:
     runner = CliRunner()
+    uri = serving_config.resolved_tracking_uri
     args = ["deploy", "models:/iris/1", "--dry-run", "--drift-threshold", "0.3",
-            "--drift-min-rows", "500", "--tracking-uri", serving_config.resolved_tracking_uri]  # fmt: skip
+            "--drift-min-rows", "500", "--tracking-uri", uri]  # fmt: skip
     result = runner.invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output)
