@@ -43,10 +43,11 @@ CHILD = textwrap.dedent(
 
 
 @pytest.fixture
-def config(sql_backend: str, tmp_path: Path) -> MLOpsConfig:
+def config(backend: str, tmp_path: Path) -> MLOpsConfig:
+    """SQLite, PostgreSQL, or an mlops server the child and the reader both go through."""
     return MLOpsConfig(
         home=tmp_path / ".mlops",
-        tracking_uri=sql_backend,
+        tracking_uri=backend,
         artifact_uri=str(tmp_path / "art"),
         user="ann",
     )

@@ -70,6 +70,7 @@ def recent_drift(
     except NotFoundError:
         return None  # no detector attached: nothing to judge drift by
     monitor = deployment_name(str(detector.name), deployment)
+    store.register_monitor(monitor, model_name)  # a server checks the caller's role on it
     verdicts = [
         DriftResult.from_dict(r.payload)
         for r in store.list_results(monitor=monitor, kind="drift", limit=1000)
