@@ -97,6 +97,10 @@ def test_recent_drift_reads_another_process_s_rows(config: MLOpsConfig, tmp_path
         recent_drift("m", 1, since=after, config=config, deployment="dep-1", min_rows=101) is None
     )
     assert recent_drift("m", 1, config=config, deployment="dep-2") is None
+    # Several replicas' monitors are judged together (here one of them has rows).
+    both = recent_drift("m", 1, since=after, config=config, deployment=["dep-2", "dep-1"])
+    assert both is not None
+    assert both.n_rows == 100
     assert recent_drift("m", 1, config=config) is None
     assert recent_drift("m", 2, config=config, deployment="dep-1") is None
 

@@ -69,7 +69,9 @@ def test_a_drifted_canary_is_rolled_back_and_a_matching_one_passes(
 ) -> None:
     x, _ = iris
     DriftDetector(x, config=serving_config).attach("iris/2", config=serving_config)
+    # Two canary replicas: each process keeps its own monitor, the gate reads both.
     strategy = RolloutStrategy(
+        replicas=2,
         steps=(50.0, 100.0),
         hold_seconds=0.3,
         min_requests=3,
@@ -95,9 +97,14 @@ def test_a_drifted_canary_is_rolled_back_and_a_matching_one_passes(
     assert drift["rows_checked"] >= 150
     assert record.events[-1].kind == "rolled_back"
     assert record.config["gates"]["drift"]["kind"] == "monitoring"
-    # The canary's rows were stored under its own deployment's monitor, not the version's.
+    # The canary's rows were stored under its own replicas' monitors, not the version's.
     store = monitoring_store(serving_config)
-    assert store.list_chunks(f"iris-v2-drift@{rollout.deployment_id}")
+    assert record.events[0].detail["monitored_as"] == [
+        f"{rollout.deployment_id}.r0",
+        f"{rollout.deployment_id}.r1",
+    ]
+    stored = [store.list_chunks(f"iris-v2-drift@{rollout.deployment_id}.r{i}") for i in (0, 1)]
+    assert all(stored)  # both replicas answered and logged
     assert not store.list_chunks("iris-v2-drift")
     with httpx.Client(base_url=deployment.url) as client:
         assert client.post("/predict", json=shifted[:1]).json()["model_version"] == 1

@@ -10,6 +10,7 @@ to the version brings the reference summary, so the reference is never read or s
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -32,7 +33,7 @@ def recent_drift(
     *,
     since: float | None = None,
     config: MLOpsConfig | None = None,
-    deployment: str | None = None,
+    deployment: str | Sequence[str] | None = None,
     min_rows: int = 1,
 ) -> DriftResult | None:
     """The drift of the rows a model version was served recently, by its attached detector.
@@ -48,8 +49,9 @@ def recent_drift(
         version: Its version; the detector attached to it (``DriftDetector.attach``) judges.
         since: Epoch seconds; closed windows that ended earlier are left out (None: all).
         config: The store the monitors write to (default: the environment's).
-        deployment: Only this deployment's rows (the id the serving hook tagged them with);
-            None: the untagged monitor's.
+        deployment: Only this deployment's rows (the id the serving hook tagged them with),
+            or several deployments' rows judged together (one tag per replica process: each
+            process keeps its own monitor); None: the untagged monitor's.
         min_rows: Fewest rows a verdict may rest on.
 
     Returns:
@@ -69,14 +71,18 @@ def recent_drift(
         detector = DriftDetector.for_model(f"{model_name}/{version}", config=config, persist=False)
     except NotFoundError:
         return None  # no detector attached: nothing to judge drift by
-    monitor = deployment_name(str(detector.name), deployment)
-    store.register_monitor(monitor, model_name)  # a server checks the caller's role on it
-    verdicts = [
-        DriftResult.from_dict(r.payload)
-        for r in store.list_results(monitor=monitor, kind="drift", limit=1000)
-        if r.n_rows >= min_rows and (since is None or r.window_end >= since)
-    ]
-    chunks = store.list_chunks(monitor)
+    tags = [deployment] if deployment is None or isinstance(deployment, str) else deployment
+    monitors = [deployment_name(str(detector.name), tag) for tag in tags]
+    verdicts: list[DriftResult] = []
+    chunks: list[tuple[int, float, bytes]] = []
+    for monitor in monitors:
+        store.register_monitor(monitor, model_name)  # a server checks the caller's role on it
+        verdicts.extend(
+            DriftResult.from_dict(r.payload)
+            for r in store.list_results(monitor=monitor, kind="drift", limit=1000)
+            if r.n_rows >= min_rows and (since is None or r.window_end >= since)
+        )
+        chunks.extend(store.list_chunks(monitor))
     frames = [_from_ipc(payload) for _, _, payload in chunks]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(rows) >= min_rows:
@@ -87,7 +93,7 @@ def recent_drift(
             detector.check(
                 rows.drop(columns=[PRED], errors="ignore"),
                 predictions,
-                window_start=chunks[0][1],
+                window_start=min(start for _, start, _ in chunks),
                 window_end=time.time(),
             )
         )

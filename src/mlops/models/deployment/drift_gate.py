@@ -10,6 +10,7 @@ that id), so the stable version's traffic and earlier rollouts never mix in.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +19,16 @@ from mlops.errors import InvalidInputError
 if TYPE_CHECKING:
     from mlops.config import MLOpsConfig
 
-__all__ = ["DriftCheck", "MonitoringDriftGate"]
+__all__ = ["DriftCheck", "MonitoringDriftGate", "replica_tags"]
 
 _POLL = 0.25
+
+
+def replica_tags(deployment_id: str, replicas: int) -> list[str]:
+    """The monitoring tag of each replica of a rollout's new version: one per process, since
+    each replica's monitor keeps its own stream of stored rows (two processes writing one
+    monitor would collide); the drift gate reads them all together."""
+    return [f"{deployment_id}.r{i}" for i in range(replicas)]
 
 
 @dataclass(frozen=True)
@@ -73,10 +81,11 @@ class MonitoringDriftGate:
         model_name: str,
         version: int | None,
         *,
-        deployment: str | None = None,
+        deployment: str | Sequence[str] | None = None,
         since: float | None = None,
     ) -> DriftCheck:
-        """The verdict on the rows ``deployment``'s replicas of the version served."""
+        """The verdict on the rows the version's replicas tagged ``deployment`` (one tag, or
+        one per replica: see ``replica_tags``) served."""
         from mlops.monitoring import recent_drift
 
         if version is None:

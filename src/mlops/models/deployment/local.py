@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
@@ -215,16 +216,24 @@ class LocalDeployment(ModelDeployment):
         replicas: int = 1,
         weight: float = 0.0,
         *,
-        monitor_as: str | None = None,
+        monitor_as: Sequence[str] | None = None,
     ) -> None:
         """Start another backend (a canary) beside the others, with ``weight`` of the traffic.
 
-        ``monitor_as``: a deployment id; the replicas then feed the version's ``ModelMonitor``
-        with their predictions, tagged with it (what a ``MonitoringDriftGate`` reads).
+        ``monitor_as``: one monitoring tag per replica (``replica_tags``); the replicas then
+        feed the version's ``ModelMonitor`` with their predictions under their tag (what a
+        ``MonitoringDriftGate`` reads).
+
+        Raises:
+            InvalidInputError: The name is taken, or ``monitor_as`` has not one tag per replica.
         """
         router = self._router()
         if name in self.servers:
             raise InvalidInputError(f"backend {name!r} exists already")
+        if monitor_as is not None and len(monitor_as) != replicas:
+            raise InvalidInputError(
+                f"monitor_as has {len(monitor_as)} tags for {replicas} replicas; give one each"
+            )
         backend = self._start_backend(
             name, model_uri(model_version), replicas, weight, monitor_as=monitor_as
         )
@@ -347,16 +356,23 @@ class LocalDeployment(ModelDeployment):
         return self.router
 
     def _start_backend(
-        self, name: str, uri: str, replicas: int, weight: float, monitor_as: str | None = None
+        self,
+        name: str,
+        uri: str,
+        replicas: int,
+        weight: float,
+        monitor_as: Sequence[str] | None = None,
     ) -> Backend:
         servers: list[ModelServing] = []
-        config, monitor = self.config, None
-        if monitor_as is not None:
-            base = self._config()
-            serving = base.serving.model_copy(update={"monitor": True, "deployment": monitor_as})
-            config, monitor = base.model_copy(update={"serving": serving}), True
         try:
-            for _ in range(replicas):
+            for i in range(replicas):
+                config, monitor = self.config, None
+                if monitor_as is not None:
+                    base = self._config()
+                    serving = base.serving.model_copy(
+                        update={"monitor": True, "deployment": monitor_as[i]}
+                    )
+                    config, monitor = base.model_copy(update={"serving": serving}), True
                 server = ModelServing(
                     uri, process=True, options=self.options, config=config, monitor=monitor
                 )

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mlops.errors import DeploymentError, MLOpsError
-from mlops.models.deployment.drift_gate import MonitoringDriftGate
+from mlops.models.deployment.drift_gate import MonitoringDriftGate, replica_tags
 from mlops.models.deployment.promotion import promote_version
 from mlops.models.deployment.records import Recorder
 from mlops.models.deployment.rollout import Rollout
@@ -62,6 +62,7 @@ def _run(
     since = time.time()
     gate = strategy.gates.drift
     monitored = isinstance(gate, MonitoringDriftGate)
+    tags = replica_tags(recorder.deployment_id, replicas) if monitored else None
     if isinstance(gate, MonitoringDriftGate) and gate.config is None:
         # The replicas' monitors write where the deployment's records are.
         gates = replace(strategy.gates, drift=replace(gate, config=deployment._config()))
@@ -70,11 +71,9 @@ def _run(
         recorder.event(
             "started",
             traffic=0.0,
-            detail={"model_uri": uri, "replicas": replicas, "monitored": monitored},
+            detail={"model_uri": uri, "replicas": replicas, "monitored_as": tags},
         )
-        deployment.add_backend(
-            NEW, uri, replicas, 0.0, monitor_as=recorder.deployment_id if monitored else None
-        )
+        deployment.add_backend(NEW, uri, replicas, 0.0, monitor_as=tags)
     except MLOpsError as exc:
         rollout.error = exc
         recorder.event("failed", message=str(exc))
@@ -82,7 +81,7 @@ def _run(
         return
     try:
         for percent in strategy.steps:
-            verdict = _step(deployment, recorder, strategy, version, percent, since)
+            verdict = _step(deployment, recorder, strategy, version, percent, since, tags)
             if verdict is None:  # aborted: by hand, or the deployment is stopping
                 _roll_back(deployment, recorder, deployment.abort_reason)
                 return
@@ -126,6 +125,7 @@ def _step(
     version: ModelVersion,
     percent: float,
     since: float,
+    tags: list[str] | None,
 ) -> GateVerdict | None:
     """Hold one traffic step; its verdict, or None when the rollout was aborted."""
     router = deployment._router()
@@ -176,7 +176,7 @@ def _step(
             version.version,
             router.window(NEW),
             baseline,
-            deployment=recorder.deployment_id,
+            deployment=tags,
             since=since,
         )
     _record_verdict(recorder, percent, verdict)

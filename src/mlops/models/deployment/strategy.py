@@ -68,11 +68,11 @@ class Gates:
         new: Window,
         stable: Window | None,
         *,
-        deployment: str | None = None,
+        deployment: str | Sequence[str] | None = None,
         since: float | None = None,
     ) -> GateVerdict:
-        """The verdict on one step's measurements (``deployment`` and ``since``: the rollout's
-        id and start, for a ``MonitoringDriftGate``)."""
+        """The verdict on one step's measurements (``deployment`` and ``since``: the new
+        replicas' monitoring tags and the rollout's start, for a ``MonitoringDriftGate``)."""
         new_rate = (new.errors + new.rejected) / new.requests if new.requests else 0.0
         stable_rate = 0.0
         if stable is not None and stable.requests:
@@ -108,7 +108,11 @@ class Gates:
         )
 
     def _drift(
-        self, model_name: str, version: int | None, deployment: str | None, since: float | None
+        self,
+        model_name: str,
+        version: int | None,
+        deployment: str | Sequence[str] | None,
+        since: float | None,
     ) -> DriftCheck:
         """The drift gate's answer, whatever form it took, as a ``DriftCheck``."""
         if isinstance(self.drift, MonitoringDriftGate):
