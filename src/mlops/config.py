@@ -117,6 +117,13 @@ class ServingSettings(BaseModel):
             "performance), off the request path; ``mlops serve --monitor`` turns it on too."
         ),
     )
+    deployment: str | None = Field(
+        None,
+        description=(
+            "The deployment the servers belong to: the monitoring hook tags its windows and "
+            "alerts with it (a rollout sets it on the new version's replicas for its drift gate)."
+        ),
+    )
 
 
 class ServerSettings(BaseModel):

@@ -23,6 +23,7 @@ from mlops.models.deployment import (
     Gates,
     KubernetesDeployment,
     LocalDeployment,
+    MonitoringDriftGate,
     RolloutStrategy,
     deployment_store,
     make_strategy,
@@ -44,6 +45,22 @@ def deploy(
     min_requests: int = typer.Option(100, min=0, help="Requests each step must see."),
     max_error_rate: float = typer.Option(0.05, min=0, help="Error rate allowed over stable."),
     max_p99_ms: float = typer.Option(1000.0, min=0, help="p99 latency limit (ms)."),
+    drift_gate: bool = typer.Option(
+        False,
+        "--drift-gate/--no-drift-gate",
+        help="Also gate each step on monitoring's drift verdict over the rows the new version "
+        "served (by the detector attached to it; its replicas run monitored).",
+    ),
+    drift_threshold: float | None = typer.Option(
+        None,
+        min=0,
+        max=1,
+        help="Largest share of drifted columns that passes (implies --drift-gate; default: "
+        "the detector's alert_threshold).",
+    ),
+    drift_min_rows: int = typer.Option(
+        200, min=1, help="Fewest served rows the drift gate judges (fewer: not judged)."
+    ),
     name: str | None = typer.Option(None, help="Deployment name (default: the model's)."),
     port: int = typer.Option(8000, help="Router port (local target)."),
     resources: str | None = typer.Option(None, help="Per pod, e.g. cpu=500m,memory=1Gi."),
@@ -72,7 +89,13 @@ def deploy(
         replicas=replicas,
         hold_seconds=hold,
         min_requests=min_requests,
-        gates=Gates(max_error_rate=max_error_rate, max_p99_ms=max_p99_ms),
+        gates=Gates(
+            max_error_rate=max_error_rate,
+            max_p99_ms=max_p99_ms,
+            drift=MonitoringDriftGate(drift_threshold, drift_min_rows)
+            if drift_gate or drift_threshold is not None
+            else None,
+        ),
     )
     if dry_run:
         print_json({"target": "local", "model_uri": model_uri, **plan.describe()})

@@ -2,7 +2,8 @@
 
 The seed's names: ``ModelMonitor``, ``DriftDetector``, ``PerformanceMonitor``, ``AlertManager``,
 ``MonitoringDashboard`` and the functions ``detect_drift``, ``monitor_performance``,
-``create_alert`` and ``generate_report``.
+``create_alert`` and ``generate_report``; ``recent_drift`` judges what a version served lately
+(a rollout's drift gate).
 """
 
 from mlops.monitoring.alerts import AlertManager, AlertRule, create_alert
@@ -21,6 +22,7 @@ from mlops.monitoring.entities import Alert, Delivery, Silence, WindowResult
 from mlops.monitoring.monitor import Health, ModelMonitor
 from mlops.monitoring.performance import PerformanceMonitor, PerformanceResult, monitor_performance
 from mlops.monitoring.prometheus import MonitoringCollector, start_exporter
+from mlops.monitoring.recent import recent_drift
 from mlops.monitoring.reports import Report, generate_report
 from mlops.monitoring.results import ColumnDrift, DriftResult, MultivariateDrift
 from mlops.monitoring.stattests import STATTESTS, get_stattest
@@ -58,5 +60,6 @@ __all__ = [
     "generate_report",
     "get_stattest",
     "monitor_performance",
+    "recent_drift",
     "start_exporter",
 ]

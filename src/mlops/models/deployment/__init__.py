@@ -3,12 +3,14 @@
 ``ModelDeployment`` is the interface; ``LocalDeployment`` runs model server processes on this
 machine behind ``TrafficRouter``, a real HTTP router that splits by weight, sticky by key, and
 rolls new versions out by a ``RolloutStrategy`` (canary steps gated on error rate, latency
-and an optional drift check; automatic rollback). ``KubernetesDeployment`` renders and applies
+and, with ``MonitoringDriftGate``, monitoring's drift verdict on what the new version served;
+automatic rollback). ``KubernetesDeployment`` renders and applies
 manifests. Every deployment, step, verdict and rollback is recorded (``deployment_store``).
 ``build_image_context`` writes a Dockerfile and build context serving a version.
 """
 
 from mlops.models.deployment.base import DeploymentStatus, ModelDeployment
+from mlops.models.deployment.drift_gate import DriftCheck, MonitoringDriftGate
 from mlops.models.deployment.entities import DeploymentEvent, DeploymentRecord
 from mlops.models.deployment.image import ImageContext, build_image, build_image_context
 from mlops.models.deployment.kubernetes import KubernetesDeployment
@@ -31,12 +33,14 @@ __all__ = [
     "DeploymentRecord",
     "DeploymentStatus",
     "DeploymentStore",
+    "DriftCheck",
     "GateVerdict",
     "Gates",
     "ImageContext",
     "KubernetesDeployment",
     "LocalDeployment",
     "ModelDeployment",
+    "MonitoringDriftGate",
     "Rollout",
     "RolloutStrategy",
     "RolloutTimeoutError",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
@@ -209,13 +210,33 @@ class LocalDeployment(ModelDeployment):
         )
 
     def add_backend(
-        self, name: str, model_version: ModelVersion | str, replicas: int = 1, weight: float = 0.0
+        self,
+        name: str,
+        model_version: ModelVersion | str,
+        replicas: int = 1,
+        weight: float = 0.0,
+        *,
+        monitor_as: Sequence[str] | None = None,
     ) -> None:
-        """Start another backend (a canary) beside the others, with ``weight`` of the traffic."""
+        """Start another backend (a canary) beside the others, with ``weight`` of the traffic.
+
+        ``monitor_as``: one monitoring tag per replica (``replica_tags``); the replicas then
+        feed the version's ``ModelMonitor`` with their predictions under their tag (what a
+        ``MonitoringDriftGate`` reads).
+
+        Raises:
+            InvalidInputError: The name is taken, or ``monitor_as`` has not one tag per replica.
+        """
         router = self._router()
         if name in self.servers:
             raise InvalidInputError(f"backend {name!r} exists already")
-        backend = self._start_backend(name, model_uri(model_version), replicas, weight)
+        if monitor_as is not None and len(monitor_as) != replicas:
+            raise InvalidInputError(
+                f"monitor_as has {len(monitor_as)} tags for {replicas} replicas; give one each"
+            )
+        backend = self._start_backend(
+            name, model_uri(model_version), replicas, weight, monitor_as=monitor_as
+        )
         for counts in (router.served, router.failed):
             counts.pop(name, None)
         router.reset_window(name)
@@ -334,11 +355,27 @@ class LocalDeployment(ModelDeployment):
             raise InvalidStateError("deploy() the deployment first")
         return self.router
 
-    def _start_backend(self, name: str, uri: str, replicas: int, weight: float) -> Backend:
+    def _start_backend(
+        self,
+        name: str,
+        uri: str,
+        replicas: int,
+        weight: float,
+        monitor_as: Sequence[str] | None = None,
+    ) -> Backend:
         servers: list[ModelServing] = []
         try:
-            for _ in range(replicas):
-                server = ModelServing(uri, process=True, options=self.options, config=self.config)
+            for i in range(replicas):
+                config, monitor = self.config, None
+                if monitor_as is not None:
+                    base = self._config()
+                    serving = base.serving.model_copy(
+                        update={"monitor": True, "deployment": monitor_as[i]}
+                    )
+                    config, monitor = base.model_copy(update={"serving": serving}), True
+                server = ModelServing(
+                    uri, process=True, options=self.options, config=config, monitor=monitor
+                )
                 servers.append(server.start(timeout=120))
         except BaseException:
             for server in servers:

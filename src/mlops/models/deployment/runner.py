@@ -4,16 +4,20 @@ registry) or rollback.
 Runs in a background thread of the deploying process (``LocalDeployment.deploy`` returns the
 ``Rollout`` at once). The new version's replicas run as backend ``canary`` beside ``stable``;
 each step resets both backends' router windows, so a verdict judges only that step's requests,
-and the stable version's error rate over the same step is the baseline.
+and the stable version's error rate over the same step is the baseline. With a
+``MonitoringDriftGate`` the new replicas run with the monitoring hook on, tagged with the
+rollout's deployment id, and each step's end also asks monitoring about the rows they served.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mlops.errors import DeploymentError, MLOpsError
+from mlops.models.deployment.drift_gate import MonitoringDriftGate, replica_tags
 from mlops.models.deployment.promotion import promote_version
 from mlops.models.deployment.records import Recorder
 from mlops.models.deployment.rollout import Rollout
@@ -55,9 +59,21 @@ def _run(
 ) -> None:
     uri = f"models:/{version.name}/{version.version}"
     replicas = strategy.replicas or deployment.replicas
+    since = time.time()
+    gate = strategy.gates.drift
+    monitored = isinstance(gate, MonitoringDriftGate)
+    tags = replica_tags(recorder.deployment_id, replicas) if monitored else None
+    if isinstance(gate, MonitoringDriftGate) and gate.config is None:
+        # The replicas' monitors write where the deployment's records are.
+        gates = replace(strategy.gates, drift=replace(gate, config=deployment._config()))
+        strategy = replace(strategy, gates=gates)
     try:
-        recorder.event("started", traffic=0.0, detail={"model_uri": uri, "replicas": replicas})
-        deployment.add_backend(NEW, uri, replicas, 0.0)
+        recorder.event(
+            "started",
+            traffic=0.0,
+            detail={"model_uri": uri, "replicas": replicas, "monitored_as": tags},
+        )
+        deployment.add_backend(NEW, uri, replicas, 0.0, monitor_as=tags)
     except MLOpsError as exc:
         rollout.error = exc
         recorder.event("failed", message=str(exc))
@@ -65,7 +81,7 @@ def _run(
         return
     try:
         for percent in strategy.steps:
-            verdict = _step(deployment, recorder, strategy, version, percent)
+            verdict = _step(deployment, recorder, strategy, version, percent, since, tags)
             if verdict is None:  # aborted: by hand, or the deployment is stopping
                 _roll_back(deployment, recorder, deployment.abort_reason)
                 return
@@ -108,6 +124,8 @@ def _step(
     strategy: RolloutStrategy,
     version: ModelVersion,
     percent: float,
+    since: float,
+    tags: list[str] | None,
 ) -> GateVerdict | None:
     """Hold one traffic step; its verdict, or None when the rollout was aborted."""
     router = deployment._router()
@@ -153,7 +171,14 @@ def _step(
         time.sleep(_POLL)
     if verdict.passed:
         baseline = None if shadow else router.window("stable")
-        verdict = strategy.gates.judge(version.name, version.version, router.window(NEW), baseline)
+        verdict = strategy.gates.judge(
+            version.name,
+            version.version,
+            router.window(NEW),
+            baseline,
+            deployment=tags,
+            since=since,
+        )
     _record_verdict(recorder, percent, verdict)
     return verdict
 

@@ -18,20 +18,25 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from mlops.errors import InvalidInputError
+from mlops.models.deployment.drift_gate import DriftCheck, MonitoringDriftGate
 from mlops.models.deployment.router import Window
 
 __all__ = [
+    "DriftCheck",
     "DriftGate",
     "GateVerdict",
     "Gates",
+    "MonitoringDriftGate",
     "RolloutStrategy",
     "make_strategy",
     "strategy_from",
 ]
 
-DriftGate = Callable[[str, int | None], "bool | str | None"]
+DriftGate = Callable[[str, int | None], "bool | str | DriftCheck | None"]
 """Called with the new version's model name and number at each step's end. ``True``/``None``
-passes; ``False`` or a message fails (e.g. a monitoring drift detector's verdict)."""
+passes; ``False`` or a message fails; a ``DriftCheck`` says which and carries its measurements.
+``MonitoringDriftGate`` is the product's own: monitoring's verdict on the rows the new version
+served in this rollout (it is also given the rollout's deployment id and start)."""
 
 STRATEGIES = ("canary", "blue_green", "rolling", "shadow")
 
@@ -45,7 +50,8 @@ class Gates:
             the same step (errors: 5xx, no answer, and 4xx: a model raising on valid input
             answers 422; comparing with stable discounts clients' own bad requests).
         max_p99_ms: Highest p99 latency, through the router, in milliseconds (None: no limit).
-        drift: Optional drift gate (see ``DriftGate``), e.g. from monitoring.
+        drift: Optional drift gate (see ``DriftGate``), e.g. ``MonitoringDriftGate()``: the
+            new version's replicas then run with the monitoring hook on.
         min_agreement: Shadow only: least share of mirrored requests whose predictions equal
             the live answer's (None: not checked).
     """
@@ -56,9 +62,17 @@ class Gates:
     min_agreement: float | None = None
 
     def judge(
-        self, model_name: str, version: int | None, new: Window, stable: Window | None
+        self,
+        model_name: str,
+        version: int | None,
+        new: Window,
+        stable: Window | None,
+        *,
+        deployment: str | Sequence[str] | None = None,
+        since: float | None = None,
     ) -> GateVerdict:
-        """The verdict on one step's measurements."""
+        """The verdict on one step's measurements (``deployment`` and ``since``: the new
+        replicas' monitoring tags and the rollout's start, for a ``MonitoringDriftGate``)."""
         new_rate = (new.errors + new.rejected) / new.requests if new.requests else 0.0
         stable_rate = 0.0
         if stable is not None and stable.requests:
@@ -75,12 +89,11 @@ class Gates:
         minimum = self.min_agreement
         if minimum is not None and agreement is not None and agreement < minimum:
             reasons.append(f"agreement {agreement:.1%} < {self.min_agreement:.1%}")
-        drift: str | None = None
+        drift = None
         if self.drift is not None:
-            answer = self.drift(model_name, version)
-            if answer is False or isinstance(answer, str):
-                drift = answer if isinstance(answer, str) else "drift gate failed"
-                reasons.append(drift)
+            drift = self._drift(model_name, version, deployment, since)
+            if not drift.passed:
+                reasons.append(drift.reason or "drift gate failed")
         return GateVerdict(
             passed=not reasons,
             requests=new.requests,
@@ -91,7 +104,26 @@ class Gates:
             p99_ms=p99,
             reasons=reasons,
             agreement=agreement,
+            drift=None if drift is None else {"passed": drift.passed, **drift.detail},
         )
+
+    def _drift(
+        self,
+        model_name: str,
+        version: int | None,
+        deployment: str | Sequence[str] | None,
+        since: float | None,
+    ) -> DriftCheck:
+        """The drift gate's answer, whatever form it took, as a ``DriftCheck``."""
+        if isinstance(self.drift, MonitoringDriftGate):
+            return self.drift(model_name, version, deployment=deployment, since=since)
+        assert self.drift is not None
+        answer = self.drift(model_name, version)
+        if isinstance(answer, DriftCheck):
+            return answer
+        if answer is False or isinstance(answer, str):
+            return DriftCheck(False, answer if isinstance(answer, str) else None)
+        return DriftCheck(True)
 
 
 @dataclass(frozen=True)
@@ -107,6 +139,8 @@ class GateVerdict:
     p99_ms: float | None
     reasons: list[str] = field(default_factory=list)
     agreement: float | None = None
+    drift: dict[str, Any] | None = None
+    """The drift gate's measurements (drift share, drifted columns, rows checked), if any."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -155,9 +189,14 @@ class RolloutStrategy:
             raise InvalidInputError("; ".join(problems))
 
     def describe(self) -> dict[str, Any]:
-        """The settings, as recorded with the deployment (the drift gate by name only)."""
+        """The settings, as recorded with the deployment (a callable drift gate by name only;
+        a ``MonitoringDriftGate`` by its settings, which ``strategy_from`` rebuilds)."""
         gates = self.gates
-        drift = None if gates.drift is None else getattr(gates.drift, "__qualname__", "callable")
+        drift: str | dict[str, Any] | None = None
+        if isinstance(gates.drift, MonitoringDriftGate):
+            drift = gates.drift.describe()
+        elif gates.drift is not None:
+            drift = getattr(gates.drift, "__qualname__", "callable")
         return {
             "strategy": self.name,
             "steps": list(self.steps),
@@ -200,8 +239,8 @@ def make_strategy(
 
 
 def strategy_from(settings: dict[str, Any], replicas: int) -> RolloutStrategy:
-    """A strategy from plain settings (``describe()``'s shape, as JSON carries it; no drift
-    gate, which is code).
+    """A strategy from plain settings (``describe()``'s shape, as JSON carries it). Of drift
+    gates only a ``MonitoringDriftGate`` travels (as its settings); a callable is code.
 
     Raises:
         InvalidInputError: Unknown or malformed settings.
@@ -217,6 +256,9 @@ def strategy_from(settings: dict[str, Any], replicas: int) -> RolloutStrategy:
             min_agreement=None
             if gates.get("min_agreement") is None
             else float(gates["min_agreement"]),
+            drift=MonitoringDriftGate.from_settings(gates["drift"])
+            if isinstance(gates.get("drift"), dict)
+            else None,
         )
         strategy = make_strategy(name, replicas=replicas, gates=built, **settings)
         return replace(strategy, replicas=new_replicas)

@@ -327,6 +327,7 @@ def _monitor(
             detection_window=settings["detection_window"],
             task=batch.task or "classification",
             config=config,
+            deployment=config.serving.deployment,
         )
         monitor.start_monitoring()
     except MLOpsError:

@@ -213,6 +213,12 @@ def child_environment(config: MLOpsConfig) -> dict[str, str]:
         "MLOPS_TRACKING_URI": config.resolved_tracking_uri,
         "MLOPS_ARTIFACT_URI": config.resolved_artifact_uri,
         "MLOPS_HOME": str(config.home),
+        # A rollout's monitored replicas tag their monitors with its deployment id.
+        **(
+            {"MLOPS_SERVING__DEPLOYMENT": config.serving.deployment}
+            if config.serving.deployment
+            else {}
+        ),
     }
 
 
