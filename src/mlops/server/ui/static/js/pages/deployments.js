@@ -61,7 +61,7 @@ function trafficChart(d) {
 }
 
 function detailText(detail) {
-  const entries = Object.entries(detail || {});
+  const entries = Object.entries(detail || {}).filter(([, v]) => v !== null && v !== undefined);
   return entries.map(([k, v]) => `${k}=${typeof v === "number" ? Number(v.toPrecision(4)) : JSON.stringify(v)}`).join("  ");
 }
 
