@@ -124,6 +124,15 @@ class ServingSettings(BaseModel):
             "alerts with it (a rollout sets it on the new version's replicas for its drift gate)."
         ),
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Worker processes of the server (``mlops serve --workers`` sets it for them): with "
+            "more than one, each worker's monitors are tagged ``w<pid>``, since one monitor "
+            "must have one writer."
+        ),
+    )
 
 
 class ServerSettings(BaseModel):

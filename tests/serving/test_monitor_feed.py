@@ -168,3 +168,46 @@ def test_a_monitor_that_cannot_start_is_tried_again_later(tmp_path: Any) -> None
     assert isinstance(monitor, ModelMonitor)
     assert feed._monitor(monitors, batch, config, settings) is monitor
     monitor.stop()
+
+
+def test_each_worker_feeds_monitors_of_its_own_and_no_row_is_lost(
+    serving_config: MLOpsConfig, iris_model: Any, iris: tuple[pd.DataFrame, pd.Series[Any]]
+) -> None:
+    """Two workers writing one drift monitor would number their stored chunks alike and the
+    store would keep one of each pair; tagged per worker, every served row is stored."""
+    import sqlalchemy as sa
+
+    from mlops.monitoring.store import monitoring_store
+    from mlops.monitoring.streaming import _from_ipc
+    from mlops.store.open import open_stores
+    from mlops.store.sql import tables as t
+
+    x, _ = iris
+    DriftDetector(x, config=serving_config).attach("iris/1", config=serving_config)
+    server = ModelServing("models:/iris/1", config=serving_config, workers=2, monitor=True).start(
+        timeout=180
+    )
+    try:
+        with httpx.Client(base_url=server.url) as client:  # new connections spread the workers
+            for i in range(120):
+                row = x.iloc[[i % len(x)]].to_dict(orient="records")
+                answer = httpx.post(f"{server.url}/predict", json=row)
+                assert answer.status_code == 200, answer.text
+            assert client.get("/v2/health/ready").status_code == 200
+    finally:
+        server.stop()
+    with open_stores(serving_config).db.read() as conn:
+        names = (
+            conn.execute(
+                sa.select(t.monitoring_monitors.c.monitor).where(
+                    t.monitoring_monitors.c.monitor.like("iris-v1-drift@w%")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert names, "each worker's drift monitor is tagged w<pid>"
+    store = monitoring_store(serving_config)
+    rows = sum(len(_from_ipc(p)) for name in names for _, _, p in store.list_chunks(name))
+    rows += sum(r.n_rows for r in store.list_results(model="iris", version=1, kind="drift"))
+    assert rows == 120

@@ -87,6 +87,7 @@ def serve(
             ENV_MODEL_URI: model_uri,
             ENV_OPTIONS: options.to_json(),
             "MLOPS_SERVING__MONITOR": "true" if config.serving.monitor else "false",
+            "MLOPS_SERVING__WORKERS": str(workers),
         }
     )
     from mlops.server.workers import run_workers

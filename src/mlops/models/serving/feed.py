@@ -327,7 +327,7 @@ def _monitor(
             detection_window=settings["detection_window"],
             task=batch.task or "classification",
             config=config,
-            deployment=config.serving.deployment,
+            deployment=_tag(config),
         )
         monitor.start_monitoring()
     except MLOpsError:
@@ -341,6 +341,21 @@ def _monitor(
         return None
     monitors[key] = monitor
     return monitor
+
+
+def _tag(config: MLOpsConfig) -> str | None:
+    """The deployment tag of this feed's monitors.
+
+    A monitor has one writer: two processes writing one monitor number their stored chunks
+    alike, and the store keeps the first chunk under each number. So with several server
+    workers each worker's monitors are its own, tagged with the worker's pid (this child's
+    parent); ``recent_drift`` and the results' ``deployment`` filter take the tags together.
+    """
+    tag = config.serving.deployment
+    if config.serving.workers > 1:
+        worker = f"w{os.getppid()}"
+        tag = f"{tag}.{worker}" if tag else worker
+    return tag
 
 
 def _log(monitor: ModelMonitor, batch: _Batch) -> None:
