@@ -126,9 +126,11 @@ def test_alert_writes_and_delivery_claims_are_checked(
     assert client.delete(f"{API}/rules/r1", headers=people["boss"]).status_code == 204
 
 
-def test_a_model_editors_monitor_records_alerts_and_leaves_sending_to_others(
-    tmp_path: Path, serve: Callable[[MLOpsConfig], str]
-) -> None:
+def _client_of(
+    tmp_path: Path, serve: Callable[[MLOpsConfig], str], user: str, role: str
+) -> MLOpsConfig:
+    """A client config for ``user``, holding ``role`` on the model fraud of a served store with
+    ``--auth``."""
     config = MLOpsConfig(
         home=tmp_path / "h",
         tracking_uri=f"sqlite:///{tmp_path / 'db' / 'mlops.db'}",
@@ -138,12 +140,18 @@ def test_a_model_editors_monitor_records_alerts_and_leaves_sending_to_others(
     config.server.auth = True
     ModelRegistry(config=config).register_model("fraud", DummyClassifier().fit([[0.0]], [0]))
     access = access_control(config=config)
-    access.create_user("ed", None, by="test")
-    access.grant("ed", "editor", model="fraud", by="test")
+    access.create_user(user, None, by="test")
+    access.grant(user, role, model="fraud", by="test")
     url = serve(config)
-    client = MLOpsConfig(
-        home=tmp_path / "c", tracking_uri=url, tracking_token=access.create_token("ed").secret
+    return MLOpsConfig(
+        home=tmp_path / "c", tracking_uri=url, tracking_token=access.create_token(user).secret
     )
+
+
+def test_a_model_editors_monitor_records_alerts_and_leaves_sending_to_others(
+    tmp_path: Path, serve: Callable[[MLOpsConfig], str]
+) -> None:
+    client = _client_of(tmp_path, serve, "ed", "editor")
     monitor = ModelMonitor(
         model_version="fraud/1",
         reference_data=pd.DataFrame({"a": np.arange(100.0)}),
@@ -166,21 +174,7 @@ def test_rows_a_viewer_may_not_write_fail_their_ack(
     from mlops.errors import PermissionDeniedError
     from mlops.monitoring import DriftDetector
 
-    config = MLOpsConfig(
-        home=tmp_path / "h",
-        tracking_uri=f"sqlite:///{tmp_path / 'db' / 'mlops.db'}",
-        artifact_uri=str(tmp_path / "art"),
-        user="server",
-    )
-    config.server.auth = True
-    ModelRegistry(config=config).register_model("fraud", DummyClassifier().fit([[0.0]], [0]))
-    access = access_control(config=config)
-    access.create_user("vic", None, by="test")
-    access.grant("vic", "viewer", model="fraud", by="test")
-    url = serve(config)
-    client = MLOpsConfig(
-        home=tmp_path / "c", tracking_uri=url, tracking_token=access.create_token("vic").secret
-    )
+    client = _client_of(tmp_path, serve, "vic", "viewer")
     detector = DriftDetector(
         pd.DataFrame({"a": np.arange(100.0)}), model_version="fraud/1", config=client
     )
