@@ -144,6 +144,17 @@ def serve() -> Iterator[Callable[[MLOpsConfig], str]]:
 
 
 @pytest.fixture
+def sqlite_config(tmp_path: Path) -> MLOpsConfig:
+    """A config on a fresh SQLite store, for tests of one backend (the domain suites)."""
+    return MLOpsConfig(
+        home=tmp_path / ".mlops",
+        tracking_uri=f"sqlite:///{tmp_path / 'store' / 'mlops.db'}",
+        artifact_uri=str(tmp_path / "art"),
+        user="ann",
+    )
+
+
+@pytest.fixture
 def rest_server(tmp_path: Path, serve: Callable[[MLOpsConfig], str]) -> str:
     """The URL of an mlops server on a fresh SQLite store and the test's artifact folder."""
     return serve(

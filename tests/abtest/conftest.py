@@ -24,16 +24,6 @@ def ab_config(sql_backend: str, tmp_path: Path) -> MLOpsConfig:
 
 
 @pytest.fixture
-def sqlite_config(tmp_path: Path) -> MLOpsConfig:
-    return MLOpsConfig(
-        home=tmp_path / ".mlops",
-        tracking_uri=f"sqlite:///{tmp_path / 'store' / 'mlops.db'}",
-        artifact_uri=str(tmp_path / "art"),
-        user="ann",
-    )
-
-
-@pytest.fixture
 def make_anomalies() -> Callable[..., pd.DataFrame]:
     """``make_anomalies(n, seed, rate=0.05)``: see ``anomaly_data``."""
     return anomaly_data

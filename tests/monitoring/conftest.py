@@ -25,16 +25,6 @@ def mon_config(backend: str, tmp_path: Path) -> MLOpsConfig:
 
 
 @pytest.fixture
-def sqlite_config(tmp_path: Path) -> MLOpsConfig:
-    return MLOpsConfig(
-        home=tmp_path / ".mlops",
-        tracking_uri=f"sqlite:///{tmp_path / 'store' / 'mlops.db'}",
-        artifact_uri=str(tmp_path / "art"),
-        user="ann",
-    )
-
-
-@pytest.fixture
 def make_frame() -> Callable[..., pd.DataFrame]:
     """``make_frame(n, seed, shift=0.0, new_category=False)``: see ``frame``."""
     return frame
