@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
 from mlops.config import MLOpsConfig
+from mlops.monitoring.entities import PredictionBatch, PredictionRow
 from mlops.monitoring.performance import PerformanceMonitor, monitor_performance
 from mlops.monitoring.store import monitoring_store
 from mlops.monitoring.units import InvalidMonitoringInputError, parse_duration, parse_threshold
@@ -135,3 +138,28 @@ def test_an_id_logged_again_replaces_its_row(mon_config: MLOpsConfig) -> None:
     assert sorted(rows) == ["a", "b"]
     assert (rows["a"].prediction, rows["a"].label) == (1.0, 1.0)  # the later of the batch
     assert (rows["b"].prediction, rows["b"].label, rows["b"].latency) == (0.0, None, 0.5)
+
+
+def test_generated_ids_sort_in_logging_order(mon_config: MLOpsConfig) -> None:
+    # Time-ordered ids keep the store's primary-key inserts on the B-tree's newest pages.
+    monitor = PerformanceMonitor("svc", window="1h", config=mon_config)
+    first = monitor.log_inference([1, 0, 1]).wait()
+    time.sleep(0.002)
+    second = monitor.log_inference([0]).wait()
+    assert max(first) < second[0]
+    assert len(set(first)) == 3
+
+
+def test_prediction_batch_columns_round_trip_rows() -> None:
+    rows = [
+        PredictionRow("a", 0.0, 1.0, 1.0, 0.9, None, 0.01, False),
+        PredictionRow("b", 0.0, 2.0, None, None, 1.0, None, True),
+    ]
+    batch = PredictionBatch.from_rows(rows)
+    assert len(batch) == 2
+    assert batch.label == [None, 1.0]
+    assert batch.rows() == rows
+    assert batch.slice(1, 2).rows() == rows[1:]
+    assert len(PredictionBatch.from_rows([])) == 0
+    with pytest.raises(ValueError, match="same length"):
+        PredictionBatch(["a"], [0.0], [1.0], [1.0], [None], [None], [None], [])

@@ -3,6 +3,7 @@ status and names what is wrong; every prediction response carries a prediction i
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,7 @@ def test_every_plain_and_mlflow_format_round_trips(
         assert payload["predictions"] == expected, (path, body)
         assert payload["prediction_id"] == response.headers["x-prediction-id"]
         assert len(payload["prediction_id"]) == 32
+        assert uuid.UUID(payload["prediction_id"]).version == 7  # time-ordered, see mlops.ids
         assert payload["model_version"] == 1
         assert response.headers["x-model-version"] == "1"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -111,3 +112,44 @@ class PredictionRow:
     label: float | None
     latency: float | None
     error: bool
+
+
+@dataclass(frozen=True)
+class PredictionBatch:
+    """Logged inferences as columns, one list per field of :class:`PredictionRow`.
+
+    The serving path logs hundreds of rows a call; building a frozen row object for each cost
+    more than storing it, so a batch travels as columns from ``log_inference`` to the store.
+    """
+
+    prediction_id: list[str]
+    window_start: list[float]
+    predicted_at: list[float]
+    prediction: list[float | None]
+    score: list[float | None]
+    label: list[float | None]
+    latency: list[float | None]
+    error: list[bool]
+
+    def __post_init__(self) -> None:
+        if len({len(column) for column in self.columns()}) > 1:
+            raise ValueError("every column of a PredictionBatch must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.prediction_id)
+
+    def columns(self) -> tuple[list[Any], ...]:
+        """The columns in :class:`PredictionRow`'s field order."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[PredictionRow]) -> PredictionBatch:
+        names = [f.name for f in fields(PredictionRow)]
+        listed = list(rows)
+        return cls(*([getattr(row, name) for row in listed] for name in names))
+
+    def rows(self) -> list[PredictionRow]:
+        return [PredictionRow(*values) for values in zip(*self.columns(), strict=True)]
+
+    def slice(self, start: int, stop: int) -> PredictionBatch:
+        return PredictionBatch(*(column[start:stop] for column in self.columns()))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops.handles import Completed
-from mlops.monitoring.entities import PredictionRow, WindowResult
+from mlops.ids import time_ordered_id
+from mlops.monitoring.entities import PredictionBatch, PredictionRow, WindowResult
 from mlops.monitoring.units import InvalidMonitoringInputError, parse_threshold
 from mlops.monitoring.windows import WindowSpec
 
@@ -223,32 +223,34 @@ class PerformanceMonitor:
         score = _column(scores, "scores", n) if scores is not None else None
         err = _column(errors, "errors", n, broadcast=True) if errors is not None else None
         if prediction_ids is None:
-            ids = [uuid.uuid4().hex for _ in range(n)]
+            ids = [time_ordered_id() for _ in range(n)]
         else:
             ids = [str(i) for i in prediction_ids]
             if len(ids) != n:
                 raise InvalidMonitoringInputError(f"{len(ids)} prediction_ids for {n} predictions")
         ts = time.time() if timestamp is None else float(timestamp)
         start = self.window.start_of(ts)
-        # Whole columns are converted at once: a serving thread logs batches of hundreds of rows.
+        # Whole columns are converted at once, and stored as columns: a serving monitor logs
+        # batches of hundreds of rows, where an object per row would cost more than the insert.
         nothing: list[float | None] = [None] * n
-        pred_v = _nums(preds, "predictions")
-        score_v = _nums(score, "scores") if score is not None else nothing
-        label_v = _nums(labels, "ground_truth") if labels is not None else nothing
-        lat_v = _nums(lat, "latency") if lat is not None else nothing
-        err_v = err.astype(bool).tolist() if err is not None else [False] * n
-        rows = [
-            PredictionRow(ids[i], start, ts, pred_v[i], score_v[i], label_v[i], lat_v[i], err_v[i])
-            for i in range(n)
-        ]
+        batch = PredictionBatch(
+            prediction_id=ids,
+            window_start=[start] * n,
+            predicted_at=[ts] * n,
+            prediction=_nums(preds, "predictions"),
+            score=_nums(score, "scores") if score is not None else nothing,
+            label=_nums(labels, "ground_truth") if labels is not None else nothing,
+            latency=_nums(lat, "latency") if lat is not None else nothing,
+            error=err.astype(bool).tolist() if err is not None else [False] * n,
+        )
         with self._lock:
             if self._open is not None and start > self._open:
                 self.evaluate(self._open)  # the previous window is over: store its result
             if self.store is not None:
-                self.store.create_predictions(self.name, rows)
+                self.store.create_predictions(self.name, batch)
             else:
                 bucket = self._memory.setdefault(start, {})
-                bucket.update({r.prediction_id: r for r in rows})
+                bucket.update({r.prediction_id: r for r in batch.rows()})
             self._open = max(start, self._open or start)
         return Completed(ids)
 

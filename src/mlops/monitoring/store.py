@@ -16,6 +16,7 @@ from mlops.errors import InvalidStateError, MonitoringError
 from mlops.monitoring.entities import (
     Alert,
     Delivery,
+    PredictionBatch,
     PredictionRow,
     Silence,
     StoredDetector,
@@ -102,7 +103,7 @@ class MonitoringStore(abc.ABC):
 
     # predictions
     @abc.abstractmethod
-    def create_predictions(self, monitor: str, rows: Sequence[PredictionRow]) -> None:
+    def create_predictions(self, monitor: str, batch: PredictionBatch) -> None:
         """Insert predictions (an id logged again replaces the earlier row)."""
 
     @abc.abstractmethod

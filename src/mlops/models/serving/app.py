@@ -16,7 +16,6 @@ import gc
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +27,7 @@ from starlette.responses import Response
 
 from mlops.config import MLOpsConfig, load_config
 from mlops.errors import InvalidStateError, MLOpsError, NotFoundError, PayloadTooLargeError
+from mlops.ids import time_ordered_id
 from mlops.models.registry import ModelRegistry
 from mlops.models.serving.batching import BatcherClosedError
 from mlops.models.serving.errors import ModelUnavailableError
@@ -332,7 +332,7 @@ def _add_prediction_routes(app: FastAPI, state: ServingState) -> None:
         run: Callable[[Any, str, float], Awaitable[tuple[ServedModel, dict[str, Any]]]],
     ) -> Response:
         started = time.perf_counter()
-        prediction_id = uuid.uuid4().hex
+        prediction_id = time_ordered_id()
         try:
             body = parse_json(await _read_body(request, state.options.max_body_size))
             served, payload = await run(body, prediction_id, started)

@@ -27,7 +27,7 @@ from pydantic import Field
 
 from mlops.auth.entities import Principal, Role, Scope
 from mlops.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from mlops.monitoring.entities import PredictionRow, WindowResult
+from mlops.monitoring.entities import PredictionBatch, PredictionRow, WindowResult
 from mlops.server import schemas
 from mlops.server.dependencies import Idempotent, ServerState, State
 from mlops.server.permissions import Args, Caller, allow, in_body, param
@@ -396,8 +396,8 @@ def create_predictions(
 ) -> None:
     """Insert predictions (an id logged again replaces its row, so a retry counts once)."""
     _owned(state, monitor, model, write=True)
-    rows = [PredictionRow(**r.model_dump()) for r in body.rows]
-    state.monitoring.create_predictions(monitor, rows)  # a repeated id: the later row wins
+    batch = PredictionBatch.from_rows(PredictionRow(**r.model_dump()) for r in body.rows)
+    state.monitoring.create_predictions(monitor, batch)  # a repeated id: the later row wins
 
 
 @router.post("/monitors/{monitor}/labels", response_model=WindowStarts)

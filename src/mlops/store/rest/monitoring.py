@@ -24,6 +24,7 @@ from mlops.models.entities import ModelVersion
 from mlops.monitoring.entities import (
     Alert,
     Delivery,
+    PredictionBatch,
     PredictionRow,
     Silence,
     StoredDetector,
@@ -156,10 +157,11 @@ class RestMonitoringStore(MonitoringStore):
 
     # --- predictions ---------------------------------------------------------------------------
 
-    def create_predictions(self, monitor: str, rows: Sequence[PredictionRow]) -> None:
+    def create_predictions(self, monitor: str, batch: PredictionBatch) -> None:
         path, params = self._monitor(monitor)
-        for start in range(0, len(rows), BATCH_ROWS):
-            body = {"rows": [_finite(asdict(r)) for r in rows[start : start + BATCH_ROWS]]}
+        for start in range(0, len(batch), BATCH_ROWS):
+            rows = batch.slice(start, start + BATCH_ROWS).rows()
+            body = {"rows": [_finite(asdict(r)) for r in rows]}
             self.client.request("POST", f"{path}/predictions", params=params, json_body=body)
 
     def update_labels(

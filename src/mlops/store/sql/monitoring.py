@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -19,6 +20,7 @@ from mlops.models.store import RegistryStore
 from mlops.monitoring.entities import (
     Alert,
     Delivery,
+    PredictionBatch,
     PredictionRow,
     Silence,
     StoredDetector,
@@ -314,27 +316,18 @@ class SqlMonitoringStore(MonitoringStore):
 
     # --- predictions ---------------------------------------------------------------------------
 
-    def create_predictions(self, monitor: str, rows: Sequence[PredictionRow]) -> None:
-        if not rows:
+    def create_predictions(self, monitor: str, batch: PredictionBatch) -> None:
+        if not len(batch):
             return
-        values = [
-            (
-                monitor,
-                row.prediction_id,
-                row.window_start,
-                row.predicted_at,
-                row.prediction,
-                row.score,
-                row.label,
-                row.latency,
-                row.error,
-                row.predicted_at if row.label is not None else None,
-            )
-            for row in rows
+        labelled_at = [
+            at if label is not None else None
+            for at, label in zip(batch.predicted_at, batch.label, strict=True)
         ]
+        # Driver-level executemany over zipped columns: a serving monitor logs batches of
+        # hundreds of rows, and per-row Python work (row objects, SQLAlchemy's parameter
+        # processing) would cost more than the insert itself.
+        values = list(zip(itertools.repeat(monitor), *batch.columns(), labelled_at))
         sql = _upsert_predictions_sql(self.db.dialect)
-        # Driver-level executemany: a serving thread logs batches of hundreds of rows, and
-        # SQLAlchemy's per-row parameter processing would cost more than the insert itself.
         self.db.write_retrying(lambda conn: conn.exec_driver_sql(sql, values))
 
     def update_labels(
