@@ -10,7 +10,9 @@ warm-up; any non-200 answer is counted as an error.
 
 * mlops: ``mlops serve models:/NAME/1 --workers 1`` (defaults: batches of up to 64 rows,
   2 ms max wait), MLflow's ``/invocations`` body, so both peers parse the same JSON.
-* MLflow: ``mlflow models serve -m PATH --env-manager local --workers 1``, same body.
+* MLflow (when ``MLOPS_BENCH_MLFLOW_PYTHON`` names an interpreter that has it, or this one
+  does): ``mlflow models serve -m PATH --env-manager local --workers 1``, same body; the model
+  is saved by that interpreter, from the same pickled estimator.
 * hand-written: FastAPI ``async def`` endpoint: parse JSON, build an array, ``predict``.
 * BentoML (when ``MLOPS_BENCH_BENTOML_PYTHON`` names an interpreter that has it, or this one
   does): a ``@bentoml.service`` with one worker; the LogisticRegression endpoint takes the same
@@ -54,6 +56,7 @@ IFOREST_VS_HANDWRITTEN = 4.0
 LOGREG_VS_BENTOML = 5.0
 IFOREST_VS_BENTOML = 2.0  # BentoML with its adaptive batching on
 BENTOML_PYTHON = "MLOPS_BENCH_BENTOML_PYTHON"
+MLFLOW_PYTHON = "MLOPS_BENCH_MLFLOW_PYTHON"
 PER_WORKER = 1_000  # the seed's promise: predictions/s per replica
 MONITORING_COST = 0.05  # at most 5 % less throughput with the monitoring hook on
 MONITORING_ROUNDS = 5  # off/on pairs (--quick: 3); each side's median run is compared
@@ -70,10 +73,14 @@ class Sizes:
     warmup: float = 2.0
     concurrency: int = 64
     rounds: int = MONITORING_ROUNDS
+    # The hook's queue holds 10,000 records: over a short window the monitor child could leave
+    # its work until after the timing. A run this long measures the steady state, where the
+    # child either keeps up inside the window or the hook samples.
+    monitoring_seconds: float = 30.0
 
 
 FULL = Sizes()
-QUICK = Sizes(seconds=3.0, warmup=1.0, rounds=3)
+QUICK = Sizes(seconds=3.0, warmup=1.0, rounds=3, monitoring_seconds=3.0)
 
 
 def measure(options: Options) -> list[Result]:
@@ -96,6 +103,7 @@ def _prepare(folder: Path, model: str, peers: bool = True) -> dict[str, Any]:
     import pickle
 
     import numpy as np
+    import pandas as pd
     from sklearn.datasets import load_iris, load_wine
     from sklearn.ensemble import IsolationForest
     from sklearn.linear_model import LogisticRegression
@@ -124,16 +132,13 @@ def _prepare(folder: Path, model: str, peers: bool = True) -> dict[str, Any]:
     (folder / "body.json").write_text(json.dumps(body))
     if not peers:
         return {"config": config}
-    if _has_mlflow():
-        import mlflow.sklearn
-
-        mlflow.sklearn.save_model(
-            estimator,
-            folder / "mlflow-model",
-            input_example=example,
-            serialization_format="cloudpickle",  # skops would refuse the forest's trees
-        )
     (folder / "model.pkl").write_bytes(pickle.dumps(estimator))
+    mlflow = _mlflow_python()
+    if mlflow is not None:
+        records = isinstance(example, pd.DataFrame)
+        rows = example.to_dict(orient="records") if records else example.tolist()
+        (folder / "example.json").write_text(json.dumps({"records": records, "rows": rows}))
+        subprocess.run([mlflow, "-c", _MLFLOW_SAVE, str(folder)], check=True, timeout=600)
     (folder / "handwritten.py").write_text(_HANDWRITTEN.format(columns=columns))
     bentoml_service = _BENTOML_LOGREG if model == "logreg" else _BENTOML_IFOREST
     (folder / "service.py").write_text(bentoml_service.format(columns=columns))
@@ -142,6 +147,26 @@ def _prepare(folder: Path, model: str, peers: bool = True) -> dict[str, Any]:
     (folder / "bento.json").write_text(json.dumps({"rows": rows}))
     return {"config": config}
 
+
+# Run by MLflow's interpreter (its own venv, possibly): the same estimator and input example.
+_MLFLOW_SAVE = """
+import json, pickle, sys
+from pathlib import Path
+
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+
+folder = Path(sys.argv[1])
+example = json.loads((folder / "example.json").read_text())
+rows = example["rows"]
+mlflow.sklearn.save_model(
+    pickle.loads((folder / "model.pkl").read_bytes()),
+    folder / "mlflow-model",
+    input_example=pd.DataFrame(rows) if example["records"] else np.asarray(rows),
+    serialization_format="cloudpickle",  # skops would refuse the forest's trees
+)
+"""
 
 _HANDWRITTEN = """
 import pickle
@@ -218,14 +243,6 @@ def _servers(folder: Path, model: str, port: int) -> dict[str, tuple[list[str], 
             ],
             f"{url}/v2/health/ready", "/invocations", "body.json",
         ),
-        "mlflow": (
-            [
-                *PIN_SERVER, str(BIN / "mlflow"), "models", "serve",
-                "-m", str(folder / "mlflow-model"), "--env-manager", "local",
-                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            ],
-            f"{url}/ping", "/invocations", "body.json",
-        ),
         "handwritten": (
             [
                 *PIN_SERVER, sys.executable, "-m", "uvicorn", "handwritten:app",
@@ -235,8 +252,16 @@ def _servers(folder: Path, model: str, port: int) -> dict[str, tuple[list[str], 
             f"{url}/docs", "/predict", "plain.json",
         ),
     }  # fmt: skip
-    if not _has_mlflow():
-        del servers["mlflow"]
+    mlflow = _mlflow_python()
+    if mlflow is not None:
+        servers["mlflow"] = (
+            [
+                *PIN_SERVER, str(Path(mlflow).parent / "mlflow"), "models", "serve",
+                "-m", str(folder / "mlflow-model"), "--env-manager", "local",
+                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            ],
+            f"{url}/ping", "/invocations", "body.json",
+        )  # fmt: skip
     bentoml = peer_python(BENTOML_PYTHON, "bentoml")
     if bentoml is not None:
         servers["bentoml"] = (
@@ -249,11 +274,10 @@ def _servers(folder: Path, model: str, port: int) -> dict[str, tuple[list[str], 
     return servers
 
 
-def _has_mlflow() -> bool:
-    """MLflow is in the ``bench`` dependency group; without it its column is left out."""
-    import importlib.util
-
-    return importlib.util.find_spec("mlflow") is not None
+def _mlflow_python() -> str | None:
+    """MLflow's interpreter: ``MLOPS_BENCH_MLFLOW_PYTHON`` or this one (the ``bench`` extra);
+    None (its column left out) when neither has it."""
+    return peer_python(MLFLOW_PYTHON, "mlflow")
 
 
 def _load(url: str, path: str, body: Path, sizes: Sizes) -> dict[str, Any]:
@@ -270,10 +294,13 @@ def _run_model(folder: Path, model: str, sizes: Sizes) -> dict[str, dict[str, An
     import os
 
     _prepare(folder, model)
-    # This checkout's mlops; the venv's bin first on PATH (mlflow execs `uvicorn` by name).
+    # This checkout's mlops; MLflow's venv's bin first on PATH (it execs `uvicorn` by name).
+    mlflow = _mlflow_python()
     env = {
         "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")]),
-        "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")]),
+        "PATH": os.pathsep.join(
+            [str(Path(mlflow).parent) if mlflow else str(BIN), os.environ.get("PATH", "")]
+        ),
     }
     figures = {}
     for name, (command, health, path, body) in _servers(folder, model, free_port()).items():
@@ -290,7 +317,7 @@ def _run_model(folder: Path, model: str, sizes: Sizes) -> dict[str, dict[str, An
 
 
 def _measure(key: str, model: str, sizes: Sizes) -> Result:
-    figures = isolated(_run_model, key, model, sizes, peer=_has_mlflow())
+    figures = isolated(_run_model, key, model, sizes)
     mlops, hand = figures["mlops"], figures["handwritten"]
     mlflow, bentoml = figures.get("mlflow"), figures.get("bentoml")
     vs_hand = mlops["rps"] / hand["rps"] if hand["rps"] else 0.0
@@ -359,7 +386,7 @@ def _measure(key: str, model: str, sizes: Sizes) -> Result:
     if mlflow is not None and bentoml is not None:
         notes.append(f"MLflow: {show(mlflow)}; mlops = {mlops['rps'] / mlflow['rps']:.2f}x")
     elif mlflow is None:
-        notes.append("MLflow not installed (the bench dependency group): not measured")
+        notes.append(f"MLflow not found (set {MLFLOW_PYTHON}): not measured")
     errors = ", ".join(f"{name} {f['errors']}" for name, f in figures.items())
     first = [e for f in figures.values() for e in f["first_errors"]][:3]
     return Result(
@@ -404,6 +431,7 @@ def _in_process(folder: Path, sizes: Sizes, what: str) -> dict[str, dict[str, An
         # a load change on a shared machine hits both; the real MonitorFeed, whose child
         # process (the ModelMonitor) shares CPU 0 and is counted in the CPU per request.
         runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+        sustained = Sizes(sizes.monitoring_seconds, sizes.warmup, sizes.concurrency)
         for name in ("off", "on") * sizes.rounds:
             monitored = name == "on"
             server = ModelServing(
@@ -412,7 +440,7 @@ def _in_process(folder: Path, sizes: Sizes, what: str) -> dict[str, dict[str, An
             try:
                 assert server.pid is not None
                 before = _tree_cpu(server.pid), _tree_cpu(server.pid, children=False)
-                figure = _load(server.url, "/invocations", body, sizes)
+                figure = _load(server.url, "/invocations", body, sustained)
                 after = _tree_cpu(server.pid), _tree_cpu(server.pid, children=False)
                 per = 1000 / max(figure["total"], 1)
                 figure["cpu_ms_per_request"] = (after[0] - before[0]) * per
@@ -511,6 +539,7 @@ def _measure_monitoring(sizes: Sizes) -> Result:
             + ", ".join(f"{r['rps']:,.0f}" for r in off["runs"])
             + " req/s",
             f"rows stored by the monitors over the monitored runs: {on.get('stored', 0):,} "
+            f"of {sum(r['total'] for r in on['runs']):,} requests served, warm-ups included "
             f"(sampled out when the core was saturated: {dropped:,.0f})",
         ],
         raw=figures,

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 from mlops.config import MLOpsConfig
-from mlops.errors import DeploymentError
+from mlops.errors import DeploymentError, InvalidInputError
 from mlops.models import ModelRegistry
 from mlops.models.deployment import DeploymentNotFoundError, deployment_store
 
@@ -45,6 +45,21 @@ def test_deploy_dry_runs(serving_config: MLOpsConfig, iris_model: Any) -> None:
     for manifest in manifests:
         kubernetes_validate.validate(manifest, "1.30.0", strict=True)
     assert manifests[3]["spec"]["maxReplicas"] == 6
+
+    # The step-by-step strategies and their gates are the local router's: asked of a cluster
+    # rollout they are refused by name, never silently dropped.
+    for extra in (["--strategy", "canary"], ["--steps", "5,100"], ["--drift-gate"]):
+        refused = runner.invoke(
+            app,
+            ["deploy", "models:/iris/1", "--target", "kubernetes", "--dry-run", *extra,
+             "--tracking-uri", uri],
+        )  # fmt: skip
+        assert isinstance(refused.exception, InvalidInputError)
+        assert extra[0] in str(refused.exception)
+        assert "--target local" in str(refused.exception)
+    rolling = ["deploy", "models:/iris/1", "--target", "kubernetes", "--strategy", "rolling"]
+    rendered = yaml.safe_load_all(invoke(*rolling, "--dry-run", "--tracking-uri", uri))
+    assert "Deployment" in [m["kind"] for m in rendered]
 
     args = ["deploy", "models:/iris/1", "--dry-run", "--steps", "10,50,100", "--hold", "5"]
     plan = json.loads(invoke(*args, "--tracking-uri", uri))

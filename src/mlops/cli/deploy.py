@@ -38,7 +38,9 @@ app = typer.Typer(help="Deployments: list, status, rollback.", no_args_is_help=T
 def deploy(
     model_uri: str = typer.Argument(..., help="models:/NAME/VERSION (or @ALIAS, /STAGE)."),
     target: str = typer.Option("local", help="local (processes here) or kubernetes."),
-    strategy: str = typer.Option("canary", help="canary, blue_green or rolling."),
+    strategy: str | None = typer.Option(
+        None, help="canary (default), blue_green or rolling; kubernetes: rolling only."
+    ),
     steps: str | None = typer.Option(None, help="Traffic percents, e.g. 5,25,50,100."),
     replicas: int = typer.Option(2, min=1, help="Replicas (pods) of the version."),
     hold: float = typer.Option(30.0, min=0, help="Least seconds each step lasts."),
@@ -78,13 +80,18 @@ def deploy(
     """Deploy a registered model version, rolled out by the strategy with automatic rollback."""
     config = config_from(tracking_uri)
     if target == "kubernetes":
+        _refuse_local_only(
+            strategy=strategy not in (None, "rolling"),
+            steps=steps is not None,
+            drift_gate=drift_gate or drift_threshold is not None,
+        )
         _deploy_kubernetes(model_uri, replicas, resources, min_replicas, max_replicas,
                            name, namespace, image, dry_run, config)  # fmt: skip
         return
     if target != "local":
         raise InvalidInputError(f"target {target!r} is not one of ['local', 'kubernetes']")
     plan = make_strategy(
-        strategy,
+        strategy or "canary",
         steps=[float(s) for s in steps.split(",")] if steps else None,
         replicas=replicas,
         hold_seconds=hold,
@@ -144,6 +151,19 @@ def _deploy_kubernetes(
         return
     rollout = k8s.deploy()
     console.print(f"Deployment {rollout.deployment_id}: {rollout.message}")
+
+
+def _refuse_local_only(**given: bool) -> None:
+    """A Kubernetes rollout is the cluster's own RollingUpdate, gated by readiness probes; the
+    step-by-step strategies and their gates run in the local router only. Say so rather than
+    ignore what was asked."""
+    asked = [f"--{name.replace('_', '-')}" for name, on in given.items() if on]
+    if asked:
+        raise InvalidInputError(
+            f"{', '.join(asked)} apply to --target local only: on Kubernetes the cluster's "
+            "RollingUpdate replaces pods as their readiness probes pass (drop the option, or "
+            "run the canary with --target local)"
+        )
 
 
 def _pairs(text: str) -> dict[str, str]:
