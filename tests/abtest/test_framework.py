@@ -10,12 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import IsolationForest
 
 from mlops.config import MLOpsConfig
 from mlops.errors import InvalidInputError, InvalidStateError, NotFoundError
 from mlops.experiments.abtest import ABTestExistsError, ABTestFramework, ABTestResults
 from mlops.experiments.abtest.analysis import DAY_MS
 from mlops.experiments.abtest.assignment import assign
+from mlops.experiments.abtest.replay import replay_outcomes
 from mlops.experiments.abtest.srm import srm_check
 from mlops.models.deployment.router import Backend, TrafficRouter
 from mlops.models.serving import ModelEnsemble
@@ -254,3 +257,22 @@ def test_thompson_allocation_moves_traffic_to_the_better_arm(sqlite_config: MLOp
     assert results.verdict.winner == "treatment"
     with pytest.raises(InvalidStateError, match="fixed split"):
         _test(sqlite_config, name="fixed").refresh_allocation()
+
+
+def test_replay_reads_a_classifier_that_always_answers_one_as_positive() -> None:
+    # Only an outlier detector's answers are +1/-1; an arm where a 0/1 classifier said 1 to
+    # every row must stay all-positive, not be read as a detector's "all inliers".
+    x = np.arange(400, dtype=float).reshape(-1, 1)
+    y = (np.arange(400) % 10 != 0).astype(int)  # 90% positive
+    ones = DummyClassifier(strategy="constant", constant=1).fit(x, y)
+    forest = IsolationForest(random_state=0).fit(x)
+    ensemble = ModelEnsemble({"ones": ones, "forest": forest})
+    outcomes, _ = replay_outcomes(ensemble, (x, y), {"ones": 0.5, "forest": 0.5}, None, 0)
+    predictions = {
+        variant: {o.value for o in outcomes if o.variant == variant and o.metric == "prediction"}
+        for variant in ("ones", "forest")
+    }
+    assert predictions["ones"] == {1.0}
+    # The forest's -1 (outlier) is the positive class, its +1 (inlier, most rows) the negative.
+    assert 0.0 in predictions["forest"]
+    assert predictions["forest"] <= {0.0, 1.0}

@@ -18,6 +18,7 @@ import pandas as pd
 from mlops.experiments.abtest.assignment import assign_many
 from mlops.experiments.abtest.entities import Outcome
 from mlops.experiments.abtest.errors import InvalidABTestError
+from mlops.models.kinds import model_task
 
 __all__ = ["LABEL_COLUMNS", "replay_outcomes"]
 
@@ -52,18 +53,30 @@ def replay_outcomes(
         if rows.size == 0:
             continue
         subset = features.iloc[rows] if isinstance(features, pd.DataFrame) else features[rows]
-        pred = _as_labels(np.asarray(ensemble.predict_member(variant, subset)), labels[rows])
+        pred = _as_labels(
+            np.asarray(ensemble.predict_member(variant, subset)),
+            labels[rows],
+            anomaly=model_task(ensemble.member_model(variant)) == "anomaly",
+        )
         for i, p, y in zip(rows, pred, labels[rows], strict=True):
             outcomes.append(Outcome(variant, units[i], "prediction", float(p), at))
             outcomes.append(Outcome(variant, units[i], "label", float(y), at))
     return outcomes, models
 
 
-def _as_labels(pred: np.ndarray[Any, Any], label: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def _as_labels(
+    pred: np.ndarray[Any, Any], label: np.ndarray[Any, Any], *, anomaly: bool
+) -> np.ndarray[Any, Any]:
     """Predictions as 0/1 labels. Anomaly detectors (IsolationForest, LOF, OneClassSVM) answer
-    +1 (inlier) / -1 (outlier): against 0/1 labels, -1 means anomaly, i.e. the positive class."""
+    +1 (inlier) / -1 (outlier): against 0/1 labels, -1 means anomaly, i.e. the positive class.
+
+    Whether a member is a detector comes from its estimator (``anomaly``), not from the values:
+    an arm where a 0/1 classifier answered only 1 looks like a detector's "all inliers". A model
+    without scikit-learn's tags that answers -1 is read as a detector too.
+    """
     values = set(np.unique(pred).tolist())
-    if values <= {-1, 1} and set(np.unique(label).tolist()) <= {0, 1}:
+    binary = set(np.unique(label).tolist()) <= {0, 1}
+    if binary and values <= {-1, 1} and (anomaly or -1 in values):
         return np.asarray(pred == -1, dtype=float)
     if not values <= {0, 1}:
         raise InvalidABTestError(

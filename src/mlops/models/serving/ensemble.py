@@ -142,6 +142,10 @@ class ModelEnsemble:
             self._run_shadows(data, answer.predictions)
         return answer
 
+    def member_model(self, name: str) -> Any:
+        """A member's (or shadow's) loaded model (loaded now if it was given by reference)."""
+        return self._model(name)
+
     def predict_member(self, name: str, data: Any) -> NDArray[Any]:
         """One member's (or shadow's) own prediction."""
         return np.asarray(self._model(name).predict(data))

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops.errors import BackendUnavailableError, MLOpsError
+from mlops.models.kinds import model_task as monitor_task
 from mlops.models.serving.monitoring import PredictionConsumer, PredictionRecord, row_ids
 
 if TYPE_CHECKING:
@@ -68,20 +69,6 @@ class _Batch:
     @property
     def key(self) -> tuple[str, int, str | None, tuple[str, ...] | None]:
         return (self.model_name, self.model_version, self.task, self.columns)
-
-
-def monitor_task(model: Any) -> str:
-    """The ``ModelMonitor`` task of a loaded model, from scikit-learn's estimator tags.
-
-    A regressor is watched with regression metrics, an outlier detector as anomaly detection,
-    anything else as classification (the monitor's default).
-    """
-    from sklearn.base import is_outlier_detector, is_regressor
-
-    native = getattr(model, "native", model)
-    if is_regressor(native):
-        return "regression"
-    return "anomaly" if is_outlier_detector(native) else "classification"
 
 
 class MonitorFeed(PredictionConsumer):
