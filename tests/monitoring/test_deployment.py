@@ -143,3 +143,15 @@ def test_logging_from_a_background_thread_in_batches_is_cheap(mon_config: MLOpsC
     metrics = stable.performance.evaluate().metrics
     assert metrics["error_rate"] == 0.02
     assert metrics["latency_p99"] == 0.004
+
+
+def test_the_store_lists_a_models_monitors_by_name(mon_config: MLOpsConfig) -> None:
+    # The serving hook's /feedback finds every worker's tagged monitor this way (every backend,
+    # the REST one through GET /api/v1/monitoring/monitors).
+    stable, canary = _monitors(mon_config)
+    for monitor in (stable, canary):  # a name is bound to its model by its first write
+        monitor.performance.log_inference([1])
+    names = monitoring_store(mon_config).list_monitors("churn")
+    assert stable.performance.name in names
+    assert canary.performance.name in names
+    assert monitoring_store(mon_config).list_monitors("nobody") == []

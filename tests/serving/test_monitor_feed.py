@@ -5,6 +5,7 @@ prediction ids the responses carried."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -187,13 +188,32 @@ def test_each_worker_feeds_monitors_of_its_own_and_no_row_is_lost(
     server = ModelServing("models:/iris/1", config=serving_config, workers=2, monitor=True).start(
         timeout=180
     )
+    served: dict[str, float] = {}
     try:
         with httpx.Client(base_url=server.url) as client:  # new connections spread the workers
             for i in range(120):
                 row = x.iloc[[i % len(x)]].to_dict(orient="records")
                 answer = httpx.post(f"{server.url}/predict", json=row)
                 assert answer.status_code == 200, answer.text
+                served[answer.json()["prediction_id"]] = float(i % 3)
             assert client.get("/v2/health/ready").status_code == 200
+            # Labels reach whichever worker takes the connection, not the one that served the
+            # prediction: each worker joins them in every worker's monitor.
+            performance = _stored_performance_rows(serving_config, "iris-v1-performance@w")
+            deadline = time.monotonic() + 60
+            while len(performance()) < len(served) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            ids = list(served)
+            for start in range(0, len(ids), 40):
+                part = ids[start : start + 40]
+                answer = httpx.post(
+                    f"{server.url}/feedback",
+                    json={"prediction_ids": part, "labels": [served[i] for i in part]},
+                )
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["windows"], "the labelled window was evaluated again"
+            labelled = {r.prediction_id: r.label for r in performance()}
+            assert labelled == served
     finally:
         server.stop()
     with open_stores(serving_config).db.read() as conn:
@@ -211,3 +231,21 @@ def test_each_worker_feeds_monitors_of_its_own_and_no_row_is_lost(
     rows = sum(len(_from_ipc(p)) for name in names for _, _, p in store.list_chunks(name))
     rows += sum(r.n_rows for r in store.list_results(model="iris", version=1, kind="drift"))
     assert rows == 120
+
+
+def _stored_performance_rows(config: MLOpsConfig, prefix: str) -> Callable[[], list[Any]]:
+    """Reads every prediction row of the performance monitors whose names start ``prefix``."""
+    from mlops.monitoring.store import monitoring_store
+
+    store = monitoring_store(config)
+
+    def rows() -> list[Any]:
+        names = [n for n in store.list_monitors("iris") if n.startswith(prefix)]
+        return [
+            row
+            for name in names
+            for window in store.list_prediction_windows(name)
+            for row in store.list_predictions(name, window)
+        ]
+
+    return rows

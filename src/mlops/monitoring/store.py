@@ -120,6 +120,10 @@ class MonitoringStore(abc.ABC):
     def list_prediction_windows(self, monitor: str) -> list[float]:
         """Window starts that hold predictions."""
 
+    @abc.abstractmethod
+    def list_monitors(self, model: str) -> list[str]:
+        """The names of the monitors bound to ``model`` (a name is bound on its first write)."""
+
     # alerts
     @abc.abstractmethod
     def get_open_alert(self, fingerprint: str, model: str | None = None) -> Alert | None:

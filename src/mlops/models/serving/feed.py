@@ -245,8 +245,34 @@ def join_labels(config: MLOpsConfig, name: str, version: int, task: str, body: A
     chosen = body.get("model_version", version)
     if not isinstance(chosen, int) or isinstance(chosen, bool):
         raise InvalidPayloadError(f"model_version must be an integer, got {chosen!r}")
-    monitor = PerformanceMonitor(f"{name}/{chosen}", task=task, config=config)
-    return monitor.log_ground_truth(ids, labels)
+    ref = f"{name}/{chosen}"
+    windows: set[float] = set()
+    for deployment in _feed_tags(config, ref, name, task):
+        monitor = PerformanceMonitor(ref, task=task, config=config, deployment=deployment)
+        windows.update(monitor.log_ground_truth(ids, labels))
+    return sorted(windows)
+
+
+def _feed_tags(config: MLOpsConfig, ref: str, model: str, task: str) -> list[str | None]:
+    """The deployment tags of every monitor a feed of this server may have stored ``ref``'s
+    rows in (see :func:`_tag`): its own tag's, and every worker's ``w<pid>`` beside it.
+
+    A label reaches whichever worker the connection landed on, not the one that served the
+    prediction, and a worker restarted since has another pid: so the workers' monitors are
+    found in the store, where each name was bound to the model on its first write.
+    """
+    from mlops.monitoring import PerformanceMonitor
+    from mlops.monitoring.store import monitoring_store
+
+    tag = config.serving.deployment
+    own = PerformanceMonitor(ref, task=task, config=config, deployment=tag).name
+    prefix = f"{own}.w" if tag else f"{own}@w"
+    pids = [
+        found[len(prefix) :]
+        for found in monitoring_store(config).list_monitors(model)
+        if found.startswith(prefix) and found[len(prefix) :].isdigit()
+    ]
+    return [tag, *(f"{tag}.w{pid}" if tag else f"w{pid}" for pid in pids)]
 
 
 # --- the child process ---------------------------------------------------------------------------

@@ -204,6 +204,17 @@ def get_detector(
     return {"name": found, "blob": _enc(blob)}
 
 
+class MonitorNames(schemas.Response):
+    names: list[str]
+
+
+@router.get("/monitors", response_model=MonitorNames)
+@allow("monitoring.list_monitors", Role.VIEWER, _model)
+def list_monitors(state: State, model: Annotated[str, Query(min_length=1, max_length=256)]) -> Any:
+    """The names of the monitors bound to ``model`` (a tagged monitor per serving worker)."""
+    return {"names": state.monitoring.list_monitors(model)}
+
+
 @router.get("/detectors", response_model=StoredDetectorList)
 @allow("monitoring.list_detectors", None)
 def list_detectors(state: State, caller: Caller, model: ModelQuery = None) -> Any:

@@ -181,6 +181,9 @@ class RestMonitoringStore(MonitoringStore):
         found = self._get(f"{path}/predictions", window_start=window_start, **params)
         return _PREDICTIONS.validate_python(found["items"])
 
+    def list_monitors(self, model: str) -> list[str]:
+        return [str(name) for name in self._get(f"{PREFIX}/monitors", model=model)["names"]]
+
     def list_prediction_windows(self, monitor: str) -> list[float]:
         path, params = self._monitor(monitor)
         return [float(w) for w in self._get(f"{path}/windows", **params)["windows"]]

@@ -61,6 +61,12 @@ class SqlMonitoringStore(MonitoringStore):
                 owner = self._remember(monitor, str(found))
         return owner
 
+    def list_monitors(self, model: str) -> list[str]:
+        m = t.monitoring_monitors
+        with self.db.read() as conn:
+            query = sa.select(m.c.monitor).where(m.c.model_name == model).order_by(m.c.monitor)
+            return [str(name) for name in conn.execute(query).scalars()]
+
     def bind_monitor(self, monitor: str, model: str) -> str:
         owner = self.monitor_owner(monitor)
         if owner is not None:
