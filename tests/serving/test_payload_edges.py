@@ -113,7 +113,7 @@ def client_for_v2(
         yield client  # type: ignore[misc]
 
 
-def test_v2_integral_floats_and_real_booleans_are_accepted(
+def test_v2_integral_floats_are_accepted_as_int64(
     start_server: Callable[..., ModelServing], forest: Any, wine_array: np.ndarray[Any, Any]
 ) -> None:
     rows = wine_array[:2]
