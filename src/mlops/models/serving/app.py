@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from mlops.config import MLOpsConfig, load_config
@@ -336,26 +337,28 @@ def _add_prediction_routes(app: FastAPI, state: ServingState) -> None:
         try:
             body = parse_json(await _read_body(request, state.options.max_body_size))
             served, payload = await run(body, prediction_id, started)
+            # Rendered inside the try: an output json cannot encode is a failure with an id too.
+            return _json(
+                payload,
+                headers={
+                    "X-Prediction-Id": prediction_id,
+                    "X-Model-Version": str(served.version.version),
+                },
+            )
         except MLOpsError as exc:
             state.metrics.errors.labels(endpoint, type(exc).__name__).inc()
             if exc.status_code >= 500:
-                log.error("prediction failed: %s", exc, exc_info=exc)
-            # The server's error shape, plus the id: a client logs one id per request either way.
-            return _json(
-                {
-                    "error": {"type": type(exc).__name__, "message": str(exc)},
-                    "prediction_id": prediction_id,
-                },
-                exc.status_code,
-                headers={"X-Prediction-Id": prediction_id},
-            )
-        return _json(
-            payload,
-            headers={
-                "X-Prediction-Id": prediction_id,
-                "X-Model-Version": str(served.version.version),
-            },
-        )
+                log.error("prediction %s failed: %s", prediction_id, exc, exc_info=exc)
+            return _error(prediction_id, type(exc).__name__, str(exc), exc.status_code)
+        except ClientDisconnect:
+            raise  # nobody is waiting for an answer; the server's handler logs it
+        except Exception as exc:
+            # A bug of ours, not the client's: still the server's 500 shape (as its catch-all
+            # handler renders it), but with the id, which the log line names too.
+            state.metrics.errors.labels(endpoint, type(exc).__name__).inc()
+            log.error("prediction %s failed unexpectedly", prediction_id, exc_info=exc)
+            message = f"internal server error: {type(exc).__name__}"
+            return _error(prediction_id, MLOpsError.__name__, message, 500)
 
     def plain(
         parse: Callable[[Any, Schema | None], ModelInput], key: str
@@ -490,6 +493,15 @@ def _tensor_metadata(schema: Schema | None, output: bool = False) -> list[dict[s
             "shape": list(schema.shape),
         }
     ]
+
+
+def _error(prediction_id: str, kind: str, message: str, status: int) -> Response:
+    """The server's error shape, plus the id: a client logs one id per request either way."""
+    return _json(
+        {"error": {"type": kind, "message": message}, "prediction_id": prediction_id},
+        status,
+        headers={"X-Prediction-Id": prediction_id},
+    )
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

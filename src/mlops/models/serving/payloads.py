@@ -34,6 +34,7 @@ from mlops.models.serving.values import (
     cast_array,
     json_type,
     short,
+    v2_array,
 )
 from mlops.models.signature import ColumnSchema, Schema, TensorSchema
 
@@ -279,7 +280,9 @@ def _positional_columns(value: list[Any], schema: ColumnSchema, where: str) -> M
 
 
 def _from_array(array: NDArray[Any], schema: Schema | None, where: str) -> ModelInput:
-    if array.ndim < 2:
+    # A 1-D signature (texts, one value a row) takes a flat list: each element is a row.
+    one_dimensional = isinstance(schema, TensorSchema) and len(schema.shape) == 1
+    if array.ndim < 2 and not (one_dimensional and array.ndim == 1):
         raise InvalidPayloadError(
             f"{where} has shape {list(array.shape)}; send a list of rows (shape [N, ...])"
         )
@@ -324,6 +327,10 @@ def _as_array(value: list[Any], where: str) -> NDArray[Any]:
         raise InvalidPayloadError(f"{where} is ragged: rows differ in length") from exc
 
 
+_MAX_DIMENSIONS = 32
+_MAX_DIMENSION = 2**31 - 1
+
+
 def _v2_tensor(raw: Any, i: int) -> tuple[str, NDArray[Any]]:
     where = f"inputs[{i}]"
     if not isinstance(raw, dict):
@@ -334,35 +341,38 @@ def _v2_tensor(raw: Any, i: int) -> tuple[str, NDArray[Any]]:
     name, shape, datatype, data = raw["name"], raw["shape"], raw["datatype"], raw["data"]
     if not isinstance(name, str):
         raise InvalidPayloadError(f"{where}.name must be a string")
-    if (
-        not isinstance(shape, list)
-        or not shape
-        or not all(type(d) is int and d >= 0 for d in shape)
-    ):
-        raise InvalidPayloadError(f"{where}.shape must be a list of non-negative integers")
-    dtype = V2_TO_NUMPY.get(datatype) if isinstance(datatype, str) else None
-    if dtype is None:
+    where = f"{where} ({name!r})"
+    _check_v2_shape(shape, where)
+    if not isinstance(datatype, str) or datatype not in V2_TO_NUMPY:
         raise InvalidPayloadError(
             f"{where}.datatype {datatype!r} is not one of {sorted(V2_TO_NUMPY)}"
         )
     if not isinstance(data, list):
         raise InvalidPayloadError(f"{where}.data must be a list")
-    try:
-        array = np.asarray(data, dtype=dtype)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise InvalidPayloadError(f"{where}.data does not hold {datatype} values: {exc}") from exc
+    array = v2_array(data, datatype, where)
     if array.size != math.prod(shape):
         raise InvalidPayloadError(
             f"{where}.data has {array.size} values but shape {shape} needs {math.prod(shape)}"
         )
-    kind = array.dtype.kind
-    if datatype != "BYTES" and kind in "fc" and _has_fraction(array, datatype):
-        raise InvalidPayloadError(f"{where}.data has fractional values for {datatype}")
-    return name, array.reshape(shape)
+    try:
+        return name, array.reshape(shape)
+    except (ValueError, OverflowError) as exc:
+        # With a zero dimension the sizes agree, but numpy still refuses a shape whose other
+        # dimensions multiply past what it can address.
+        raise InvalidPayloadError(f"{where}.shape {shape} cannot be built: {exc}") from None
 
 
-def _has_fraction(array: NDArray[Any], datatype: str) -> bool:
-    return datatype.startswith(("INT", "UINT")) and bool(np.any(array != np.floor(array)))
+def _check_v2_shape(shape: Any, where: str) -> None:
+    """A request's tensor has concrete dimensions (no ``-1``), few enough for numpy."""
+    if (
+        not isinstance(shape, list)
+        or not 0 < len(shape) <= _MAX_DIMENSIONS
+        or not all(type(d) is int and 0 <= d <= _MAX_DIMENSION for d in shape)
+    ):
+        raise InvalidPayloadError(
+            f"{where}.shape must be a list of 1 to {_MAX_DIMENSIONS} integers from 0 to "
+            f"{_MAX_DIMENSION}; got {short(shape)}"
+        )
 
 
 def _names(schema: Schema) -> tuple[str, ...]:
