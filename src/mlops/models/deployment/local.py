@@ -164,7 +164,10 @@ class LocalDeployment(ModelDeployment):
         try:
             stable = self._start_backend("stable", self.model_uri, self.replicas, 1.0)
             self.router = TrafficRouter(
-                [stable], control=self._control, control_token=self._control_token
+                [stable],
+                control=self._control,
+                control_token=self._control_token,
+                max_body_size=self.options.max_body_size,
             )
             self._uvicorn, self._thread, self._socket = serve_in_thread(
                 self.router, self.host, self.port, 30.0, name="mlops-router"

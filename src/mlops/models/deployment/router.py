@@ -5,7 +5,9 @@ Each request goes to a *backend* (e.g. ``stable`` and ``canary``) chosen by weig
 same backend across requests, restarts and routers). Within a backend, replicas take turns.
 A replica that refuses or drops a connection is set aside for a few seconds and the request is
 sent to another replica, so a replica dying under load costs the client nothing: model
-predictions have no side effects, so resending one is safe.
+predictions have no side effects, so resending one is safe. For the same reason a request whose
+backend was taken out of the table while it was in flight (a canary rolled back) is sent once
+more, to the backend the current table chooses.
 
 The router is a plain ASGI app over its own keep-alive HTTP/1.1 connection pools (prebuilt
 request bytes on asyncio streams), because the issue allows it at most 1 ms of added p50
@@ -31,17 +33,28 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from mlops.assignment import hash_point, pick
-from mlops.errors import InvalidInputError, MLOpsError
+from mlops.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    MLOpsError,
+    PayloadTooLargeError,
+)
+from mlops.models.serving.options import ServingOptions
 
 __all__ = ["ROUTING_KEY_HEADER", "Backend", "TrafficRouter", "Window"]
 
 log = logging.getLogger(__name__)
 
 ROUTING_KEY_HEADER = "x-routing-key"
+# ``expect`` too: the router has the whole body before it forwards, so a replica's
+# ``100 Continue`` would only be one more response head to skip.
 _HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade"}
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade", "expect"}
 )
+_BODYLESS_STATUS = frozenset({204, 304})
+"""Answers that never carry a body (RFC 9110 6.4.1), whatever their headers say; so do 1xx."""
 _QUARANTINE_SECONDS = 5.0
+_Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
 @dataclass
@@ -108,6 +121,8 @@ class TrafficRouter:
     Args:
         backends: The backends; weights must be non-negative with a positive sum.
         timeout: Seconds to wait for a replica's answer.
+        max_body_size: Largest request body forwarded, in bytes (else 413, as a replica
+            answers); give the replicas' ``ServingOptions.max_body_size``.
     """
 
     def __init__(
@@ -117,8 +132,12 @@ class TrafficRouter:
         *,
         control: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
         control_token: str | None = None,
+        max_body_size: int = ServingOptions.max_body_size,
     ) -> None:
+        if max_body_size < 1:
+            raise InvalidInputError(f"max_body_size must be at least 1 byte, got {max_body_size}")
         self.timeout = timeout
+        self.max_body_size = max_body_size
         self.control = control
         self.control_token = control_token
         self._pools: dict[str, _Pool] = {}
@@ -132,8 +151,17 @@ class TrafficRouter:
         self.windows: dict[str, Window] = {}
         """Per backend, since ``reset_window``: counts by outcome and latencies."""
         self.shadow: Backend | None = None
-        """Gets a copy of every request after it was answered; compared, never returned."""
+        """Gets a copy of requests after they were answered; compared, never returned."""
+        self.shadow_percent = 100.0
+        """The share of requests copied to ``shadow`` (sticky by routing key, as the split)."""
         self._mirrors: set[asyncio.Task[None]] = set()
+
+    def set_shadow(self, backend: Backend | None, percent: float = 100.0) -> None:
+        """Mirror ``percent`` % of the requests to ``backend`` (None: stop mirroring)."""
+        if not 0.0 <= percent <= 100.0:
+            raise InvalidInputError(f"a shadow's percent is between 0 and 100, got {percent:g}")
+        self.shadow_percent = float(percent)
+        self.shadow = backend
 
     def window(self, name: str) -> Window:
         """A copy of ``name``'s current window (empty if it had no request yet)."""
@@ -165,8 +193,25 @@ class TrafficRouter:
 
     def choose(self, key: str | None) -> Backend:
         """The backend for a request: by weight, sticky for a routing key."""
+        backends = self.backends  # one table throughout, whatever set_backends does meanwhile
         point = self._random.random() if key is None else hash_point(key)
-        return pick(point, self.backends, [b.weight for b in self.backends])
+        return pick(point, backends, [b.weight for b in backends])
+
+    def routes_to(self, backend: Backend) -> bool:
+        """Whether the current table still sends traffic to ``backend``'s replicas.
+
+        By name and replicas: ``set_weights`` makes new ``Backend`` objects for the same
+        replicas, and a promotion keeps the name ``stable`` for other replicas.
+        """
+        return any(b.name == backend.name and b.urls == backend.urls for b in self.backends)
+
+    def _mirrored(self, key: str | None) -> bool:
+        """Whether this request is copied to the shadow: the lowest ``shadow_percent`` of
+        the key space, so a mirrored user stays mirrored as the percent grows."""
+        if self.shadow_percent >= 100.0:
+            return True
+        point = self._random.random() if key is None else hash_point(key)
+        return point * 100.0 < self.shadow_percent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -224,20 +269,57 @@ class TrafficRouter:
         }
 
     async def _forward(self, request: Request) -> Response:
-        backend = self.choose(request.headers.get(ROUTING_KEY_HEADER))
-        started = time.perf_counter()
-        body = await request.body()
+        try:
+            # The body first, the backend after: a slow upload must not be sent to a backend
+            # that was removed (its replicas stopped) while it arrived.
+            body = await _read_body(request, self.max_body_size)
+        except PayloadTooLargeError as exc:
+            return _error(exc)
+        key = request.headers.get(ROUTING_KEY_HEADER)
+        method = request.method
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k not in _HOP_BY_HOP)
         head += f"content-length: {len(body)}\r\n\r\n"
+        started = time.perf_counter()
+        backend = self.choose(key)
+        answer, last_error = await self._send(backend, method, target, head, body)
+        if answer is None and not self.routes_to(backend):
+            # Removed or promoted away while in flight: its failures are not its window's
+            # errors, and the backend now in the table should answer. Once only.
+            log.info("backend %s left the table mid-request; choosing again", backend.name)
+            backend = self.choose(key)
+            answer, last_error = await self._send(backend, method, target, head, body)
+        if answer is None:
+            self._count(backend, 503, None)
+            return _error(
+                BackendUnavailableError(f"no replica of {backend.name!r} answered: {last_error}"),
+                headers={"x-served-by": backend.name},
+            )
+        status, headers, content = answer
+        self._count(backend, status, time.perf_counter() - started)
+        out_headers = {k: v for k, v in headers if k not in _HOP_BY_HOP}
+        if method == "HEAD" or status == 304:
+            # HEAD and 304 describe the body they do not send: keep its declared length.
+            out_headers.update((k, v) for k, v in headers if k == "content-length")
+        out_headers["x-served-by"] = backend.name
+        shadow = self.shadow
+        if shadow is not None and shadow.urls and self._mirrored(key):
+            task = asyncio.create_task(
+                self._mirror(shadow, method, target, head, body, status, content)
+            )
+            self._mirrors.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._mirrors.discard)
+        return Response(content, status, headers=out_headers)
+
+    async def _send(
+        self, backend: Backend, method: str, target: str, head: str, body: bytes
+    ) -> tuple[_Answer | None, Exception | None]:
+        """The first answer of ``backend``'s replicas, each tried once; else the last error."""
         last_error: Exception | None = None
         for url in backend.replicas():
-            pool = self._pools.get(url)
-            if pool is None:
-                pool = self._pools[url] = _Pool(url)
             try:
-                status, headers, content = await asyncio.wait_for(
-                    pool.request(request.method, target, head, body), self.timeout
+                answer = await asyncio.wait_for(
+                    self._pool(url).request(method, target, head, body), self.timeout
                 )
             except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
                 # Refused, reset or cut off mid-answer: that replica is gone; try the next.
@@ -247,37 +329,25 @@ class TrafficRouter:
                 backend.set_aside(url)
                 last_error = exc
                 continue
-            counts = self.failed if status >= 500 else self.served
-            counts[backend.name] = counts.get(backend.name, 0) + 1
-            window = self.windows.setdefault(backend.name, Window())
-            window.requests += 1
-            window.errors += status >= 500
-            window.rejected += 400 <= status < 500
-            window.latencies.append(time.perf_counter() - started)
-            out_headers = {k: v for k, v in headers if k not in _HOP_BY_HOP}
-            out_headers["x-served-by"] = backend.name
-            shadow = self.shadow
-            if shadow is not None and shadow.urls:
-                task = asyncio.create_task(
-                    self._mirror(shadow, request.method, target, head, body, status, content)
-                )
-                self._mirrors.add(task)  # held until done: the loop keeps only weak references
-                task.add_done_callback(self._mirrors.discard)
-            return Response(content, status, headers=out_headers)
-        self.failed[backend.name] = self.failed.get(backend.name, 0) + 1
+            return answer, None
+        return None, last_error
+
+    def _pool(self, url: str) -> _Pool:
+        pool = self._pools.get(url)
+        if pool is None:
+            pool = self._pools[url] = _Pool(url)
+        return pool
+
+    def _count(self, backend: Backend, status: int, latency: float | None) -> None:
+        """Record one answer (``latency`` None: no replica answered) in the gates' counts."""
+        counts = self.failed if status >= 500 else self.served
+        counts[backend.name] = counts.get(backend.name, 0) + 1
         window = self.windows.setdefault(backend.name, Window())
         window.requests += 1
-        window.errors += 1
-        return JSONResponse(
-            {
-                "error": {
-                    "type": "BackendUnavailableError",
-                    "message": f"no replica of {backend.name!r} answered: {last_error}",
-                }
-            },
-            status_code=503,
-            headers={"x-served-by": backend.name},
-        )
+        window.errors += status >= 500
+        window.rejected += 400 <= status < 500
+        if latency is not None:
+            window.latencies.append(latency)
 
     async def _mirror(
         self,
@@ -291,10 +361,7 @@ class TrafficRouter:
     ) -> None:
         """Send a copy to the shadow and compare its answer with the one the client got."""
         window = self.windows.setdefault(shadow.name, Window())
-        url = shadow.replicas()[0]
-        pool = self._pools.get(url)
-        if pool is None:
-            pool = self._pools[url] = _Pool(url)
+        pool = self._pool(shadow.replicas()[0])
         started = time.perf_counter()
         try:
             status, _, content = await asyncio.wait_for(
@@ -309,9 +376,10 @@ class TrafficRouter:
         window.errors += status >= 500
         # Rejected only where the live version answered: the client's bad input is not its fault.
         window.rejected += 400 <= status < 500 and live_status < 400
-        if status == 200 and live_status == 200:
+        live = _answer(live_content) if status == 200 and live_status == 200 else None
+        if live is not None:  # a prediction both answered (not, say, a health check)
             window.compared += 1
-            window.agreed += _predictions(content) == _predictions(live_content)
+            window.agreed += _answer(content) == live
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -325,11 +393,56 @@ class TrafficRouter:
                 return
 
 
-def _predictions(content: bytes) -> Any:
+def _answer(content: bytes) -> Any:
+    """What a shadow is compared on: ``predictions`` (``/predict``, ``/invocations``), or each
+    v2 output's name, shape and data (ids and prediction ids differ in any two answers).
+    None for an answer that carries no prediction."""
     try:
-        return json.loads(content).get("predictions")
-    except (ValueError, AttributeError):
+        payload = json.loads(content)
+    except ValueError:
         return None
+    if not isinstance(payload, dict):
+        return None
+    if "predictions" in payload:
+        return payload["predictions"]
+    outputs = payload.get("outputs")
+    if not isinstance(outputs, list) or not outputs:
+        return None
+    if not all(isinstance(o, dict) and "data" in o for o in outputs):
+        return None  # v2 model metadata also has "outputs", without data
+    return [(o.get("name"), o.get("shape"), o["data"]) for o in outputs]
+
+
+def _bodyless(method: str, status: int) -> bool:
+    return method == "HEAD" or status < 200 or status in _BODYLESS_STATUS
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, read as it arrives and refused with 413 as soon as it exceeds ``limit``
+    (a replica would refuse it too; the router must not hold gigabytes to find out)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(
+            f"the request body is {declared} bytes; the limit is {limit} (max_body_size)"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"the request body exceeds the limit of {limit} bytes (max_body_size)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(exc: MLOpsError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The model server's error shape, so a client handles the router's errors alike."""
+    return JSONResponse(
+        {"error": {"type": type(exc).__name__, "message": str(exc)}},
+        status_code=exc.status_code,
+        headers=headers,
+    )
 
 
 class _Pool:
@@ -341,55 +454,44 @@ class _Pool:
         self.port = parts.port or 80
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def request(
-        self, method: str, target: str, head: str, body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    async def request(self, method: str, target: str, head: str, body: bytes) -> _Answer:
         data = f"{method} {target} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n{head}".encode()
         data += body
         while self._idle:
-            # A kept connection the replica has since closed fails at once: use a fresh one.
             reader, writer = self._idle.pop()
             try:
-                return await self._exchange(reader, writer, data)
+                return await self._exchange(reader, writer, data, method)
             except (OSError, asyncio.IncompleteReadError):
+                # A kept connection the replica has since closed fails at once: use a fresh one.
                 writer.close()
+            except BaseException:
+                # A timeout (cancelled) or a garbled answer: the connection is mid-exchange and
+                # can never be reused, and nothing else will close it.
+                writer.close()
+                raise
         reader, writer = await asyncio.open_connection(self.host, self.port)
         try:
-            return await self._exchange(reader, writer, data)
+            return await self._exchange(reader, writer, data, method)
         except BaseException:
             writer.close()
             raise
 
     async def _exchange(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        data: bytes,
+        method: str,
+    ) -> _Answer:
         writer.write(data)
-        raw = await reader.readuntil(b"\r\n\r\n")
-        lines = raw.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = []
-        length: int | None = None
-        chunked, keep = False, True
-        for line in lines[1:]:
-            if not line:
-                continue
-            name, _, value = line.partition(":")
-            name, value = name.strip().lower(), value.strip()
-            headers.append((name, value))
-            if name == "content-length":
-                length = int(value)
-            elif name == "transfer-encoding":
-                chunked = "chunked" in value.lower()
-            elif name == "connection":
-                keep = "close" not in value.lower()
-        if chunked:
-            parts = []
-            while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                parts.append(await reader.readexactly(size + 2))
-                if size == 0:
-                    break
-            content = b"".join(p[:-2] for p in parts)
+        status, headers, length, chunked, keep = await _read_head(reader)
+        while status < 200:  # 100 Continue, 103 Early Hints: the answer follows
+            status, headers, length, chunked, keep = await _read_head(reader)
+        if _bodyless(method, status):
+            # No body follows whatever Content-Length says (HEAD declares the GET's length).
+            content = b""
+        elif chunked:
+            content = await _read_chunked(reader)
         elif length is not None:
             content = await reader.readexactly(length)
         else:
@@ -404,3 +506,38 @@ class _Pool:
         for _, writer in self._idle:
             writer.close()
         self._idle.clear()
+
+
+async def _read_head(
+    reader: asyncio.StreamReader,
+) -> tuple[int, list[tuple[str, str]], int | None, bool, bool]:
+    """A response head: status, headers, Content-Length, chunked, and keep-alive."""
+    raw = await reader.readuntil(b"\r\n\r\n")
+    lines = raw.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = []
+    length: int | None = None
+    chunked, keep = False, True
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        headers.append((name, value))
+        if name == "content-length":
+            length = int(value)
+        elif name == "transfer-encoding":
+            chunked = "chunked" in value.lower()
+        elif name == "connection":
+            keep = "close" not in value.lower()
+    return status, headers, length, chunked, keep
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        parts.append(await reader.readexactly(size + 2))
+        if size == 0:
+            break
+    return b"".join(p[:-2] for p in parts)

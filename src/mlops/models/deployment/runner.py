@@ -133,7 +133,7 @@ def _step(
     router.reset_window("stable")
     shadow = strategy.name == "shadow"
     if shadow:
-        router.shadow = next(b for b in router.backends if b.name == NEW)
+        router.set_shadow(next(b for b in router.backends if b.name == NEW), percent)
         recorder.event("step", traffic=0.0, detail={"mirrored_percent": percent})
     else:
         deployment.set_weights({"stable": 100.0 - percent, NEW: percent})
