@@ -12,11 +12,18 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
-from mlops.cli import app
+from mlops.cli import app, render
 from mlops.config import MLOpsConfig
 from mlops.models import ModelRegistry
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as they need: the CLI's console reads COLUMNS once, when it is made, so
+    under xdist an earlier test's import could fix it at 80 and cut the test names short."""
+    monkeypatch.setattr(render.console, "width", 200)
 
 
 def invoke(*args: str) -> str:

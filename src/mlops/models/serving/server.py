@@ -238,8 +238,9 @@ def serve_in_thread(
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            loop="asyncio",
-            http="h11",
+            # uvloop and httptools when installed (the `fast` extra), as `uvicorn.run` picks them.
+            loop="auto",
+            http="auto",
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=int(shutdown_timeout),
