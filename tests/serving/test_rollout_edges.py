@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -217,3 +218,24 @@ def test_stop_during_a_canary_start_leaves_no_replica_running(
     with pytest.raises(DeploymentError, match="stopped"):
         rollout.wait(120)
     assert _serve_children() == set()
+
+
+@pytest.mark.slow
+def test_a_removed_backend_answers_requests_routed_to_it_before_it_stops(
+    deployment: LocalDeployment, rows: list[dict[str, Any]]
+) -> None:
+    deployment.drain_seconds = 3.0
+    deployment.add_backend("canary", "models:/iris/2", replicas=1, weight=0.0)
+    replica = deployment.servers["canary"][0]
+    with ThreadPoolExecutor(1) as pool:
+        removing = pool.submit(deployment.remove_backend, "canary")
+        # Out of the routing table at once; a request that was already on its way (sent here
+        # straight to the replica, as the router would have a moment before) is still answered.
+        time.sleep(0.5)
+        assert _table(deployment) == [("stable", 1.0)]
+        late = httpx.post(f"{replica.url}/predict", json=rows, timeout=30)
+        assert late.status_code == 200
+        assert late.json()["model_version"] == 2
+        removing.result(30)
+    assert replica.pid is None  # stopped once drained
+    assert "canary" not in deployment.servers

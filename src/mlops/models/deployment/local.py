@@ -37,6 +37,7 @@ from mlops.models.serving.server import ModelServing, serve_in_thread
 __all__ = ["LocalDeployment"]
 
 _FIXED = re.compile(r"models:/[^/]+/\d+")
+DRAIN_SECONDS = 1.0
 
 
 class LocalDeployment(ModelDeployment):
@@ -57,6 +58,8 @@ class LocalDeployment(ModelDeployment):
             passed) is promoted to, with the deployment id as lineage (approval rules apply:
             a request is filed when they require one); ``None`` leaves the registry alone.
             A rollback of such a deployment rolls the registry back too.
+        drain_seconds: How long replicas taken out of the routing table keep running before
+            they stop, so requests already routed to them are answered.
     """
 
     target = "local"
@@ -74,6 +77,7 @@ class LocalDeployment(ModelDeployment):
         config: MLOpsConfig | None = None,
         record: bool = True,
         promote_to: str | None = "production",
+        drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
         if replicas < 1:
             raise InvalidInputError(f"replicas must be at least 1, got {replicas}")
@@ -89,6 +93,7 @@ class LocalDeployment(ModelDeployment):
         self.config = config
         self.record = record
         self.promote_to = promote_to
+        self.drain_seconds = drain_seconds
         self.promotion: Promotion | None = None
         """What the last finished rollout did in the registry (undone by ``rollback``)."""
         self.servers: dict[str, list[ModelServing]] = {}
@@ -263,8 +268,7 @@ class LocalDeployment(ModelDeployment):
         if name not in self.servers:
             raise InvalidInputError(f"no backend named {name!r}; backends: {sorted(self.servers)}")
         router.set_backends([b for b in router.backends if b.name != name])
-        for server in self.servers.pop(name):
-            server.stop()
+        self._retire(self.servers.pop(name))
 
     def promote_backend(self, name: str, uri: str) -> None:
         """Make backend ``name`` the stable one with all traffic; stop the old stable replicas.
@@ -283,7 +287,15 @@ class LocalDeployment(ModelDeployment):
         old = self.servers.pop("stable", [])
         self.servers["stable"] = self.servers.pop(name)
         self.previous_uri, self.model_uri, self._stable_fixed = previous, uri, fixed
-        for server in old:
+        self._retire(old)
+
+    def _retire(self, servers: list[ModelServing]) -> None:
+        """Stop replicas just taken out of the routing table, after a short drain: a request
+        the router chose them for a moment before still reaches them and is answered (their
+        graceful stop only answers requests that already arrived). ``stop()`` cuts it short."""
+        if servers and self.drain_seconds > 0:
+            self._stopping.wait(self.drain_seconds)
+        for server in servers:
             server.stop()
 
     def rollback(
