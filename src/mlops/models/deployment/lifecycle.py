@@ -105,7 +105,8 @@ def rollback_deployment(
 
     Raises:
         DeploymentError: The deployment's process is gone, or it is not a local deployment.
-        InvalidStateError: Nothing to roll back.
+        InvalidStateError: Nothing to roll back, or the id is not the deployment's current
+            rollout (the running one, or the one that put its serving version in place).
     """
     if isinstance(deployment, LocalDeployment):
         rollout = deployment.rollback(reason, timeout=timeout)
@@ -117,7 +118,9 @@ def rollback_deployment(
     record = deployment_store(config or load_config()).get_deployment(deployment)
     if record.target == "kubernetes":
         return _rollback_kubernetes(record, config)
-    return control(record, "rollback", {"reason": reason}, timeout)
+    # The id goes along: the deployment refuses unless it is its current rollout, so an old id
+    # never rolls back whatever version runs now.
+    return control(record, "rollback", {"reason": reason, "deployment_id": record.id}, timeout)
 
 
 def _rollback_kubernetes(record: DeploymentRecord, config: MLOpsConfig | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ finished rollout promotes the version in the registry (``promotion.py``).
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import uvicorn
 
 from mlops.config import MLOpsConfig, load_config
-from mlops.errors import InvalidInputError, InvalidStateError
+from mlops.errors import DeploymentError, InvalidInputError, InvalidStateError
 from mlops.models.deployment.base import DeploymentStatus, ModelDeployment, model_uri
 from mlops.models.deployment.promotion import Promotion, roll_back_promotion
 from mlops.models.deployment.records import Recorder, resolve_version
@@ -34,6 +35,9 @@ from mlops.models.serving.options import ServingOptions
 from mlops.models.serving.server import ModelServing, serve_in_thread
 
 __all__ = ["LocalDeployment"]
+
+_FIXED = re.compile(r"models:/[^/]+/\d+")
+DRAIN_SECONDS = 1.0
 
 
 class LocalDeployment(ModelDeployment):
@@ -54,6 +58,8 @@ class LocalDeployment(ModelDeployment):
             passed) is promoted to, with the deployment id as lineage (approval rules apply:
             a request is filed when they require one); ``None`` leaves the registry alone.
             A rollback of such a deployment rolls the registry back too.
+        drain_seconds: How long replicas taken out of the routing table keep running before
+            they stop, so requests already routed to them are answered.
     """
 
     target = "local"
@@ -71,6 +77,7 @@ class LocalDeployment(ModelDeployment):
         config: MLOpsConfig | None = None,
         record: bool = True,
         promote_to: str | None = "production",
+        drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
         if replicas < 1:
             raise InvalidInputError(f"replicas must be at least 1, got {replicas}")
@@ -86,6 +93,7 @@ class LocalDeployment(ModelDeployment):
         self.config = config
         self.record = record
         self.promote_to = promote_to
+        self.drain_seconds = drain_seconds
         self.promotion: Promotion | None = None
         """What the last finished rollout did in the registry (undone by ``rollback``)."""
         self.servers: dict[str, list[ModelServing]] = {}
@@ -93,7 +101,13 @@ class LocalDeployment(ModelDeployment):
         self.rollout: Rollout | None = None
         """The latest rollout (the first ``deploy`` included)."""
         self.previous_uri: str | None = None
-        """What the stable backend served before the last promotion (a manual rollback's target)."""
+        """The fixed version (``models:/NAME/N``) the stable backend served before the last
+        promotion: a manual rollback's target. Never a stage or alias, which a promotion moves."""
+        self.promoted_by: str | None = None
+        """The deployment id of the rollout (or rollback) that made the stable backend what it
+        is: the one rollout a rollback by id may name once nothing is running."""
+        self._stable_fixed: str | None = None
+        self._stopping = threading.Event()
         self.abort = threading.Event()
         self.abort_reason = ""
         self._control_token = secrets.token_urlsafe(24)
@@ -157,7 +171,9 @@ class LocalDeployment(ModelDeployment):
             return rollout
 
     def _deploy_first(self) -> Rollout:
+        self._stopping.clear()
         version = resolve_version(self.model_uri, self._config())
+        self._stable_fixed = _fixed_uri(version)
         recorder = self._recorder("direct", version, None, {"replicas": self.replicas})
         rollout = Rollout(recorder.deployment_id, self)
         recorder.rollout = rollout
@@ -255,31 +271,61 @@ class LocalDeployment(ModelDeployment):
         if name not in self.servers:
             raise InvalidInputError(f"no backend named {name!r}; backends: {sorted(self.servers)}")
         router.set_backends([b for b in router.backends if b.name != name])
-        for server in self.servers.pop(name):
-            server.stop()
+        self._retire(self.servers.pop(name))
 
     def promote_backend(self, name: str, uri: str) -> None:
-        """Make backend ``name`` the stable one with all traffic; stop the old stable replicas."""
+        """Make backend ``name`` the stable one with all traffic; stop the old stable replicas.
+
+        ``previous_uri`` becomes the fixed version the old replicas served (resolved before the
+        switch, so a failed lookup changes nothing): the registry promotion that follows moves
+        a stage like ``production`` to the new version, and a rollback must not follow it.
+        """
         router = self._router()
         if name not in self.servers:
             raise InvalidInputError(f"no backend named {name!r}; backends: {sorted(self.servers)}")
+        fixed = self._fixed(uri)
+        previous = self._stable_fixed or self._fixed(self.model_uri)
         promoted = next(b for b in router.backends if b.name == name)
         router.set_backends([Backend("stable", promoted.urls, 1.0)])
         old = self.servers.pop("stable", [])
         self.servers["stable"] = self.servers.pop(name)
-        self.previous_uri, self.model_uri = self.model_uri, uri
-        for server in old:
+        self.previous_uri, self.model_uri, self._stable_fixed = previous, uri, fixed
+        self._retire(old)
+
+    def _retire(self, servers: list[ModelServing]) -> None:
+        """Stop replicas just taken out of the routing table, after a short drain: a request
+        the router chose them for a moment before still reaches them and is answered (their
+        graceful stop only answers requests that already arrived). ``stop()`` cuts it short."""
+        if servers and self.drain_seconds > 0:
+            self._stopping.wait(self.drain_seconds)
+        for server in servers:
             server.stop()
 
-    def rollback(self, reason: str = "rolled back by hand", timeout: float = 120.0) -> Rollout:
+    def rollback(
+        self,
+        reason: str = "rolled back by hand",
+        timeout: float = 120.0,
+        *,
+        deployment_id: str | None = None,
+    ) -> Rollout:
         """Roll back: stop a running rollout (traffic back to stable), or, after a promotion,
         put the previous version back (its replicas start, then take all traffic at once).
 
+        ``deployment_id``: the rollout the caller means (``mlops deployments rollback ID``);
+        refused unless it is the running rollout or, with none running, the one that put the
+        current stable version in place, so an old id never rolls back a newer version.
+
         Raises:
-            InvalidStateError: Not deployed, or nothing to roll back to.
+            InvalidStateError: Not deployed, nothing to roll back to, or ``deployment_id`` is
+                not the current rollout.
+            DeploymentError: The previous version's replicas did not start (the current
+                version keeps serving; the rollback's record says ``failed``).
         """
         self._router()
         current = self.rollout
+        running = current is not None and not current.done()
+        if deployment_id is not None:
+            self._check_current(deployment_id, current if running else None)
         if current is not None and not current.done():
             self.abort_reason = reason
             self.abort.set()
@@ -299,8 +345,16 @@ class LocalDeployment(ModelDeployment):
             rollout = Rollout(recorder.deployment_id, self)
             recorder.rollout = rollout
             self.rollout = rollout
-            self.add_backend("previous", target, self.replicas, 0.0)
-            self.promote_backend("previous", target)
+            try:
+                self.add_backend("previous", target, self.replicas, 0.0)
+                self.promote_backend("previous", target)
+            except BaseException as exc:
+                # The current version keeps serving; the record must not stay "running".
+                message = f"{target} did not start; {stable.id} keeps serving: {exc}"
+                rollout.error = DeploymentError(message)
+                recorder.finish("failed", message)
+                raise rollout.error from exc
+            self.promoted_by = rollout.deployment_id
             recorder.event("rolled_back", traffic=100.0, message=reason)
             if self.promotion is not None:
                 roll_back_promotion(self._config(), self.promotion, recorder)
@@ -313,7 +367,11 @@ class LocalDeployment(ModelDeployment):
         another process. ``deploy`` takes ``{"model_uri", "strategy": {...}}`` and returns at
         once; ``rollback`` waits for the rollback."""
         if action == "rollback":
-            rollout = self.rollback(str(body.get("reason") or "rolled back by hand"))
+            wanted = body.get("deployment_id")
+            if wanted is not None and not isinstance(wanted, str):
+                raise InvalidInputError("deployment_id is a deployment id string")
+            reason = str(body.get("reason") or "rolled back by hand")
+            rollout = self.rollback(reason, deployment_id=wanted)
         elif action == "deploy":
             if not isinstance(body.get("model_uri"), str):
                 raise InvalidInputError("deploy needs a model_uri")
@@ -330,6 +388,22 @@ class LocalDeployment(ModelDeployment):
             raise InvalidInputError(f"unknown control action {action!r}: deploy or rollback")
         return {"deployment_id": rollout.deployment_id, "status": rollout.status}
 
+    def _check_current(self, deployment_id: str, running: Rollout | None) -> None:
+        """Refuse a rollback by id unless it names the rollout a rollback would act on."""
+        current = running.deployment_id if running is not None else self.promoted_by
+        if current is not None and deployment_id == current:
+            return
+        if running is not None:
+            now = f"rollout {current} is running now; roll back that id"
+        elif current is not None:
+            now = f"the current version was put in place by {current}; roll back that id"
+        else:
+            now = "no rollout replaced a version here"
+        raise InvalidStateError(
+            f"deployment {deployment_id} is not the current rollout of this deployment, so "
+            f"rolling it back would undo something else: {now}"
+        )
+
     def status(self) -> DeploymentStatus:
         router = self.router
         if router is None:
@@ -337,11 +411,18 @@ class LocalDeployment(ModelDeployment):
         table = router.table()
         return DeploymentStatus(url=self.url, running=True, backends=table["backends"])
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the router and every replica, a running rollout's too (rolled back first).
+
+        Waits up to ``timeout`` seconds for a running rollout to roll back. Replicas still
+        starting after that are stopped as soon as they are up (``_start_backend`` checks the
+        stopping flag): none outlives the deployment.
+        """
+        self._stopping.set()
         if self.rollout is not None and not self.rollout.done():
             self.abort_reason = "the deployment was stopped"
             self.abort.set()
-            self.rollout._done.wait(60)
+            self.rollout._done.wait(timeout)
         if self._uvicorn is not None and self._thread is not None:
             self._uvicorn.should_exit = True
             self._thread.join(40)
@@ -352,6 +433,12 @@ class LocalDeployment(ModelDeployment):
                 server.stop()
         self.servers.clear()
         self.router = self._uvicorn = self._thread = self._socket = None
+
+    def _fixed(self, uri: str) -> str:
+        """``uri`` as a fixed version: a stage or alias resolved now."""
+        if _FIXED.fullmatch(uri):
+            return uri
+        return _fixed_uri(resolve_version(uri, self._config()))
 
     def _router(self) -> TrafficRouter:
         if self.router is None:
@@ -380,6 +467,11 @@ class LocalDeployment(ModelDeployment):
                     uri, process=True, options=self.options, config=config, monitor=monitor
                 )
                 servers.append(server.start(timeout=120))
+                if self._stopping.is_set():
+                    raise DeploymentError(
+                        f"the deployment was stopped while backend {name!r} was starting; "
+                        "its replicas were stopped"
+                    )
         except BaseException:
             for server in servers:
                 server.stop()
@@ -393,3 +485,7 @@ class LocalDeployment(ModelDeployment):
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def _fixed_uri(version: ModelVersion) -> str:
+    return f"models:/{version.name}/{version.version}"

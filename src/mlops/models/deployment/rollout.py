@@ -12,7 +12,7 @@ import threading
 from collections.abc import Generator
 from typing import Any
 
-from mlops.errors import DeploymentError
+from mlops.errors import DeploymentError, MLOpsError
 from mlops.models.deployment.entities import DeploymentEvent
 
 __all__ = ["Rollout", "RolloutTimeoutError"]
@@ -69,7 +69,12 @@ class Rollout:
         if self.error is not None:
             if isinstance(self.error, DeploymentError):
                 raise self.error
-            raise DeploymentError(f"rollout failed: {self.error}") from self.error
+            error = self.error
+            # Not one of ours (a bug, a custom gate's exception): its type says what broke.
+            named = str(error)
+            if not isinstance(error, MLOpsError):
+                named = f"{type(error).__name__}: {error}"
+            raise DeploymentError(f"rollout failed: {named}") from error
         return self
 
     def __await__(self) -> Generator[Any, None, Rollout]:

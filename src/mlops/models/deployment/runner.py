@@ -45,9 +45,19 @@ def run_rollout(
     """Roll ``version`` out on ``deployment``; every outcome ends ``rollout`` and its record."""
     try:
         _run(deployment, rollout, recorder, strategy, version)
+    except Exception as exc:  # the roll-back path itself broke (e.g. the deployment stopped)
+        log.exception("rollout %s could not roll back cleanly", recorder.deployment_id)
+        rollout.error = rollout.error or exc
     finally:
-        if not rollout.done():  # an unexpected error: the handle must still end
-            rollout.fail(DeploymentError("the rollout stopped unexpectedly; see the log"))
+        if not rollout.done():  # an unexpected error: the handle and the record must still end
+            unexpected = DeploymentError("the rollout stopped unexpectedly; see the log")
+            error = rollout.error or unexpected
+            rollout.error = error
+            try:
+                recorder.finish("failed", f"rollout failed: {_describe(error)}")
+            finally:
+                if not rollout.done():
+                    rollout.fail(error)
 
 
 def _run(
@@ -74,10 +84,10 @@ def _run(
             detail={"model_uri": uri, "replicas": replicas, "monitored_as": tags},
         )
         deployment.add_backend(NEW, uri, replicas, 0.0, monitor_as=tags)
-    except MLOpsError as exc:
+    except Exception as exc:  # not only MLOpsError: an OSError starting a replica ends it too
         rollout.error = exc
-        recorder.event("failed", message=str(exc))
-        recorder.finish("failed", str(exc))
+        recorder.event("failed", message=_describe(exc))
+        recorder.finish("failed", _describe(exc))
         return
     try:
         for percent in strategy.steps:
@@ -98,6 +108,7 @@ def _run(
             )
             return
         deployment.promote_backend(NEW, uri)
+        deployment.promoted_by = recorder.deployment_id  # a rollback by id must name this one
         recorder.event(
             "promoted",
             traffic=100.0,
@@ -111,11 +122,20 @@ def _run(
                 deployment._config(), version, deployment.promote_to, recorder
             )
         recorder.finish("succeeded", f"{uri} is serving all traffic")
-    except MLOpsError as exc:
-        # Something broke mid-rollout (not a gate): put traffic back on stable, then report.
-        log.error("rollout of %s failed: %s", uri, exc)
+    except Exception as exc:
+        # Something broke mid-rollout (not a gate; any exception, e.g. a bug in a custom gate):
+        # put traffic back on stable and stop the new replicas, then report. Catching less
+        # would leave the canary serving, the record running and the next deploy() refused.
+        log.error("rollout of %s failed: %s", uri, _describe(exc), exc_info=exc)
         rollout.error = exc
-        _roll_back(deployment, recorder, f"rollout failed: {exc}", status="failed")
+        _roll_back(deployment, recorder, f"rollout failed: {_describe(exc)}", status="failed")
+
+
+def _describe(exc: BaseException) -> str:
+    """An error for the record: our own errors say enough; others need their type's name."""
+    if isinstance(exc, MLOpsError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _step(
@@ -201,7 +221,8 @@ def _roll_back(
     if router.shadow is not None and router.shadow.name == NEW:
         router.shadow = None
     if NEW in deployment.servers:
-        router.set_weights({"stable": 1.0, NEW: 0.0})  # first: no new request reaches it
+        if any(b.name == NEW for b in router.backends):
+            router.set_weights({"stable": 1.0, NEW: 0.0})  # first: no new request reaches it
         deployment.remove_backend(NEW)  # answers its requests in flight, then stops
     # Counted after the stop, so requests that were in flight at the verdict are included.
     reached = router.served.get(NEW, 0) + router.failed.get(NEW, 0)

@@ -114,11 +114,20 @@ class Gates:
         deployment: str | Sequence[str] | None,
         since: float | None,
     ) -> DriftCheck:
-        """The drift gate's answer, whatever form it took, as a ``DriftCheck``."""
-        if isinstance(self.drift, MonitoringDriftGate):
-            return self.drift(model_name, version, deployment=deployment, since=since)
+        """The drift gate's answer, whatever form it took, as a ``DriftCheck``.
+
+        A gate that raises (monitoring's store unreachable, a custom gate's request failing)
+        fails the step: no verdict is no evidence the version is fit for more traffic.
+        """
         assert self.drift is not None
-        answer = self.drift(model_name, version)
+        try:
+            if isinstance(self.drift, MonitoringDriftGate):
+                return self.drift(model_name, version, deployment=deployment, since=since)
+            answer = self.drift(model_name, version)
+        except Exception as exc:
+            name = getattr(self.drift, "__qualname__", type(self.drift).__name__)
+            reason = f"drift gate {name} raised {type(exc).__name__}: {exc}"
+            return DriftCheck(False, reason, {"error": f"{type(exc).__name__}: {exc}"})
         if isinstance(answer, DriftCheck):
             return answer
         if answer is False or isinstance(answer, str):
