@@ -55,6 +55,8 @@ _BODYLESS_STATUS = frozenset({204, 304})
 """Answers that never carry a body (RFC 9110 6.4.1), whatever their headers say; so do 1xx."""
 _QUARANTINE_SECONDS = 5.0
 _Answer = tuple[int, list[tuple[str, str]], bytes]
+_Forwarded = tuple[int, list[tuple[bytes, bytes]], bytes]
+"""An answer as the router sends it on: raw ASGI headers."""
 
 
 @dataclass
@@ -220,12 +222,22 @@ class TrafficRouter:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
-        if request.url.path == "/-/routes":
+        path = scope["path"]
+        if path == "/-/routes":
             response: Response = JSONResponse(self.table())
-        elif request.url.path.startswith("/-/control/") and request.method == "POST":
+        elif path.startswith("/-/control/") and scope["method"] == "POST":
             response = await self._control(request)
         else:
-            response = await self._forward(request)
+            forwarded = await self._forward(request)
+            if isinstance(forwarded, Response):
+                response = forwarded
+            else:
+                # The answer as raw ASGI messages: a Response object per request is measurable
+                # against the router's 1 ms budget.
+                status, headers, content = forwarded
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": content})
+                return
         await response(scope, receive, send)
 
     async def _control(self, request: Request) -> Response:
@@ -268,17 +280,26 @@ class TrafficRouter:
             "failed": self.failed,
         }
 
-    async def _forward(self, request: Request) -> Response:
+    async def _forward(self, request: Request) -> Response | _Forwarded:
+        """The replica's answer as (status, raw headers, content), or the router's own error."""
         try:
             # The body first, the backend after: a slow upload must not be sent to a backend
             # that was removed (its replicas stopped) while it arrived.
             body = await _read_body(request, self.max_body_size)
         except PayloadTooLargeError as exc:
             return _error(exc)
+        scope = request.scope
         key = request.headers.get(ROUTING_KEY_HEADER)
-        method = request.method
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k not in _HOP_BY_HOP)
+        method = scope["method"]
+        query = scope["query_string"]
+        target = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
+        if query:
+            target += "?" + query.decode("latin-1")
+        head = "".join(
+            f"{k}: {v}\r\n"
+            for k, v in ((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
+            if k not in _HOP_BY_HOP
+        )
         head += f"content-length: {len(body)}\r\n\r\n"
         started = time.perf_counter()
         backend = self.choose(key)
@@ -297,11 +318,16 @@ class TrafficRouter:
             )
         status, headers, content = answer
         self._count(backend, status, time.perf_counter() - started)
-        out_headers = {k: v for k, v in headers if k not in _HOP_BY_HOP}
+        keep = _HOP_BY_HOP - {"content-length"}
         if method == "HEAD" or status == 304:
             # HEAD and 304 describe the body they do not send: keep its declared length.
-            out_headers.update((k, v) for k, v in headers if k == "content-length")
-        out_headers["x-served-by"] = backend.name
+            out = [(k, v) for k, v in headers if k not in keep]
+        else:
+            out = [(k, v) for k, v in headers if k not in _HOP_BY_HOP]
+            if status not in _BODYLESS_STATUS and status >= 200:
+                out.append(("content-length", str(len(content))))
+        out.append(("x-served-by", backend.name))
+        raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out]
         shadow = self.shadow
         if shadow is not None and shadow.urls and self._mirrored(key):
             task = asyncio.create_task(
@@ -309,7 +335,7 @@ class TrafficRouter:
             )
             self._mirrors.add(task)  # held until done: the loop keeps only weak references
             task.add_done_callback(self._mirrors.discard)
-        return Response(content, status, headers=out_headers)
+        return status, raw_headers, content
 
     async def _send(
         self, backend: Backend, method: str, target: str, head: str, body: bytes
@@ -318,9 +344,9 @@ class TrafficRouter:
         last_error: Exception | None = None
         for url in backend.replicas():
             try:
-                answer = await asyncio.wait_for(
-                    self._pool(url).request(method, target, head, body), self.timeout
-                )
+                # asyncio.timeout, not wait_for: no extra task to schedule per request.
+                async with asyncio.timeout(self.timeout):
+                    answer = await self._pool(url).request(method, target, head, body)
             except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
                 # Refused, reset or cut off mid-answer: that replica is gone; try the next.
                 log.warning(
@@ -364,9 +390,8 @@ class TrafficRouter:
         pool = self._pool(shadow.replicas()[0])
         started = time.perf_counter()
         try:
-            status, _, content = await asyncio.wait_for(
-                pool.request(method, target, head, body), self.timeout
-            )
+            async with asyncio.timeout(self.timeout):
+                status, _, content = await pool.request(method, target, head, body)
         except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
             window.requests += 1
             window.errors += 1
