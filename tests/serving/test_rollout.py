@@ -162,7 +162,10 @@ def iris_deployment(
     deployment.stop()
 
 
-def _drive_iris(url: str, rollout: Rollout, rows: list[dict[str, Any]]) -> Counter[int]:
+def _drive_iris(
+    url: str, rollout: Rollout, rows: list[dict[str, Any]], clients: int = 4
+) -> Counter[int]:
+    """``clients`` threads post ``rows`` until the rollout ends; the answers' status counts."""
     statuses: Counter[int] = Counter()
 
     def load() -> None:
@@ -170,8 +173,8 @@ def _drive_iris(url: str, rollout: Rollout, rows: list[dict[str, Any]]) -> Count
             while not rollout.done():
                 statuses[client.post("/predict", json=rows).status_code] += 1
 
-    with ThreadPoolExecutor(4) as pool:
-        for future in [pool.submit(load) for _ in range(4)]:
+    with ThreadPoolExecutor(clients) as pool:
+        for future in [pool.submit(load) for _ in range(clients)]:
             future.result()
     return statuses
 

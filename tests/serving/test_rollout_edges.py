@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,11 +24,12 @@ from mlops.models.deployment import (
     DriftCheck,
     Gates,
     LocalDeployment,
-    Rollout,
     RolloutStrategy,
     deployment_store,
     rollback_deployment,
 )
+
+from .test_rollout import _drive_iris
 
 
 def _strategy(**gates: Any) -> RolloutStrategy:
@@ -41,20 +41,6 @@ def _strategy(**gates: Any) -> RolloutStrategy:
         min_requests=5,
         gates=Gates(max_p99_ms=10_000, **gates),
     )
-
-
-def _drive(url: str, rollout: Rollout, rows: list[dict[str, Any]]) -> Counter[int]:
-    statuses: Counter[int] = Counter()
-
-    def load() -> None:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            while not rollout.done():
-                statuses[client.post("/predict", json=rows).status_code] += 1
-
-    with ThreadPoolExecutor(2) as pool:
-        for future in [pool.submit(load) for _ in range(2)]:
-            future.result()
-    return statuses
 
 
 def _table(deployment: LocalDeployment) -> list[tuple[str, float]]:
@@ -99,7 +85,7 @@ def test_a_gate_that_raises_or_breaks_rolls_back_and_frees_the_deployment(
     # A drift gate that raises is a failed gate: rolled back, traffic on stable, canary gone.
     deployment.strategy = _strategy(drift=unreachable)
     rollout = deployment.deploy("models:/iris/2")
-    _drive(deployment.url, rollout, rows)
+    _drive_iris(deployment.url, rollout, rows, clients=2)
     rollout.wait(60)
     assert rollout.status == "rolled_back"
     assert "raised ConnectionError: monitoring at" in (rollout.message or "")
@@ -114,7 +100,7 @@ def test_a_gate_that_raises_or_breaks_rolls_back_and_frees_the_deployment(
     # path, ending "failed" with the exception named, in the handle and in the record.
     deployment.strategy = _strategy(drift=buggy)
     rollout = deployment.deploy("models:/iris/2")
-    _drive(deployment.url, rollout, rows)
+    _drive_iris(deployment.url, rollout, rows, clients=2)
     with pytest.raises(DeploymentError, match="TypeError"):
         rollout.wait(60)
     assert rollout.status == "failed"
@@ -129,7 +115,7 @@ def test_a_gate_that_raises_or_breaks_rolls_back_and_frees_the_deployment(
     # The deployment is free for the next rollout (no "backend 'canary' exists already").
     deployment.strategy = _strategy()
     rollout = deployment.deploy("models:/iris/2")
-    _drive(deployment.url, rollout, rows)
+    _drive_iris(deployment.url, rollout, rows, clients=2)
     assert rollout.wait(60).status == "succeeded", rollout.message
     assert _version_served(deployment, rows) == 2
 
@@ -153,7 +139,7 @@ def test_rollback_by_id_restores_the_replaced_version_and_refuses_other_ids(
     first = deployment.rollout
     assert first is not None
     rollout = deployment.deploy("models:/iris/2")
-    _drive(deployment.url, rollout, rows)
+    _drive_iris(deployment.url, rollout, rows, clients=2)
     assert rollout.wait(60).status == "succeeded", rollout.message
     # The promotion moved models:/iris/production to version 2...
     assert registry.get_model("iris", stage="production").version == 2
