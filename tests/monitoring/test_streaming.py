@@ -258,3 +258,40 @@ def test_rows_acknowledged_after_a_partly_stored_refusal_are_kept(
     with pytest.raises(PayloadTooLargeError):
         detector.flush()  # the refusal is reported once more
     detector.stop()
+
+
+class _SlowResults:
+    """A store whose result writes take longer than the writer's idle wake-up (1 s)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.result_writes = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def create_result(self, result: object, delete_chunks_through: int) -> None:
+        import time
+
+        self.result_writes += 1
+        time.sleep(1.5)
+        self.inner.create_result(result, delete_chunks_through=delete_chunks_through)  # type: ignore[attr-defined]
+
+
+def test_closing_a_window_by_hand_stores_its_result_once(
+    sqlite_config: MLOpsConfig, make_frame: MakeFrame
+) -> None:
+    """close_window() saves on the caller's thread while the writer wakes to retry kept results:
+    the two must not both save one result (CI once saw the writer then fail on an empty list)."""
+    detector = DriftDetector(make_frame(1000, 1), detection_window="1h", config=sqlite_config)
+    slow = _SlowResults(detector.stream.store)
+    detector.stream.store = slow  # type: ignore[assignment]
+    assert detector.log_predictions(make_frame(300, 2)).wait(30) == 300
+    result = detector.close_window()
+    assert result is not None
+    assert result.n_rows == 300
+    detector.flush()  # raises if the writer failed meanwhile
+    detector.stop()
+    assert slow.result_writes == 1
+    stored = monitoring_store(sqlite_config).list_results(monitor=detector.stream.name)
+    assert len(stored) == 1

@@ -212,12 +212,18 @@ class DriftStream:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            except MLOpsError as exc:
-                # The store refused the rows (no permission, a request too big): retrying cannot
-                # help, so these calls fail with the reason instead of waiting forever.
-                log.error(
-                    "drift monitor %s: store refused %d call(s): %s", self.name, len(calls), exc
-                )
+            except Exception as exc:
+                # The store refused the rows (no permission, a request too big), or a bug:
+                # retrying cannot help, so these calls fail with the reason instead of waiting
+                # forever, and the writer lives on for the calls after them.
+                if isinstance(exc, MLOpsError):
+                    log.error(
+                        "drift monitor %s: store refused %d call(s): %s", self.name, len(calls), exc
+                    )
+                else:
+                    log.exception("drift monitor %s: writer failed", self.name)
+                    time.sleep(delay)  # a failure that repeats must not spin
+                    delay = min(delay * 2, 5.0)
                 if calls and self._queue and self._queue[0] is calls[0]:
                     # The window plan goes back (these rows are not in it), but never the seq:
                     # a split batch may have stored its first chunks before the refusal, and the
@@ -489,16 +495,19 @@ class DriftStream:
             log.warning("drift monitor %s: window result kept for a retry: %s", self.name, exc)
 
     def _save_unsaved(self) -> None:
+        # Under the state lock: the writer retries kept results while close_window() saves a
+        # new one on the caller's thread, and two savers would store one result twice.
         assert self.store is not None
-        while self._unsaved:
-            result, through = self._unsaved[0]
-            try:
-                self.store.create_result(result, delete_chunks_through=through)
-            except BackendUnavailableError:
-                raise
-            except MLOpsError as exc:  # refused for good: its chunks stay, a later one takes them
-                log.error("drift monitor %s: window result refused: %s", self.name, exc)
-            self._unsaved.pop(0)
+        with self._state_lock:
+            while self._unsaved:
+                result, through = self._unsaved[0]
+                try:
+                    self.store.create_result(result, delete_chunks_through=through)
+                except BackendUnavailableError:
+                    raise
+                except MLOpsError as exc:  # refused for good: its chunks stay for a later one
+                    log.error("drift monitor %s: window result refused: %s", self.name, exc)
+                self._unsaved.pop(0)
 
     # --- restart -------------------------------------------------------------------------------
 
