@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -59,7 +60,7 @@ BENTOML_PYTHON = "MLOPS_BENCH_BENTOML_PYTHON"
 MLFLOW_PYTHON = "MLOPS_BENCH_MLFLOW_PYTHON"
 PER_WORKER = 1_000  # the seed's promise: predictions/s per replica
 MONITORING_COST = 0.05  # at most 5 % less throughput with the monitoring hook on
-MONITORING_ROUNDS = 5  # off/on pairs (--quick: 3); each side's median run is compared
+MONITORING_ROUNDS = 6  # off/on pairs (--quick: 2), in ABBA order; the median pair's ratio counts
 ROUTER_P50 = 0.001  # the local router adds at most 1 ms to p50 latency
 
 HERE = Path(__file__).resolve().parent
@@ -80,7 +81,7 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(seconds=3.0, warmup=1.0, rounds=3, monitoring_seconds=3.0)
+QUICK = Sizes(seconds=3.0, warmup=1.0, rounds=2, monitoring_seconds=3.0)
 
 
 def measure(options: Options) -> list[Result]:
@@ -427,12 +428,14 @@ def _in_process(folder: Path, sizes: Sizes, what: str) -> dict[str, dict[str, An
 
     figures: dict[str, dict[str, Any]] = {}
     if what == "monitoring":
-        # `mlops serve` processes (as in the main comparison), the hook off and on in turns so
-        # a load change on a shared machine hits both; the real MonitorFeed, whose child
-        # process (the ModelMonitor) shares CPU 0 and is counted in the CPU per request.
+        # `mlops serve` processes (as in the main comparison), the hook off and on in adjacent
+        # pairs, in ABBA order (off-on, on-off, ...), so a drift of the machine's speed (a VM's
+        # neighbours) cancels within each pair; the real MonitorFeed, whose child process (the
+        # ModelMonitor) shares CPU 0 and is counted in the CPU per request.
         runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
         sustained = Sizes(sizes.monitoring_seconds, sizes.warmup, sizes.concurrency)
-        for name in ("off", "on") * sizes.rounds:
+        order = [("off", "on") if i % 2 == 0 else ("on", "off") for i in range(sizes.rounds)]
+        for name in [name for pair in order for name in pair]:
             monitored = name == "on"
             server = ModelServing(
                 "models:/logreg/1", config=config, process=True, monitor=monitored
@@ -513,7 +516,14 @@ def _stored_predictions(config: Any, version: str) -> int:
 def _measure_monitoring(sizes: Sizes) -> Result:
     figures = isolated(_in_process, "serving-monitoring", sizes, "monitoring")
     on, off = figures["on"], figures["off"]
-    kept = on["rps"] / off["rps"] if off["rps"] else 0.0
+    # Each pair's ratio, then their median: the two runs of a pair are adjacent in time, so
+    # the machine's drift between pairs (here up to 35 % between two runs of one server)
+    # does not enter the ratio as it does when each side's median run is compared.
+    pairs = [
+        a["rps"] / b["rps"] if b["rps"] else 0.0
+        for a, b in zip(on["runs"], off["runs"], strict=True)
+    ]
+    kept = statistics.median(pairs)
     dropped = sum(r["dropped"] for r in on["runs"])
     return Result(
         key="serving-monitoring",
@@ -533,11 +543,13 @@ def _measure_monitoring(sizes: Sizes) -> Result:
             f"CPU ms/request of the server process: on {on['server_cpu_ms_per_request']:.3f}, "
             f"off {off['server_cpu_ms_per_request']:.3f} (with the monitor child, which runs "
             f"SCHED_IDLE on CPU the server leaves: on {on['cpu_ms_per_request']:.3f})",
-            f"median of {len(on['runs'])} alternating runs each: on "
+            f"{len(pairs)} pairs of runs in ABBA order, kept per pair: "
+            + ", ".join(f"{p:.1%}" for p in pairs)
+            + "; on "
             + ", ".join(f"{r['rps']:,.0f}" for r in on["runs"])
             + "; off "
             + ", ".join(f"{r['rps']:,.0f}" for r in off["runs"])
-            + " req/s",
+            + " req/s (the columns: each side's median run)",
             f"rows stored by the monitors over the monitored runs: {on.get('stored', 0):,} "
             f"of {sum(r['total'] for r in on['runs']):,} requests served, warm-ups included "
             f"(sampled out when the core was saturated: {dropped:,.0f})",

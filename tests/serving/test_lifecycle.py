@@ -187,6 +187,56 @@ def test_monitoring_hook_gets_each_prediction_off_the_request_path(
     assert list(record.outputs) == iris_model.predict(iris[0].head(2)).tolist()
 
 
+class _Held(PredictionConsumer):
+    """Takes the first batch, then holds the hook's thread until released."""
+
+    def __init__(self) -> None:
+        self.first = threading.Event()
+        self.release = threading.Event()
+
+    def consume(self, records: Any) -> None:
+        self.first.set()
+        self.release.wait(30)
+
+
+def test_records_waiting_for_the_hook_are_untracked_by_the_garbage_collector(
+    serving_config: MLOpsConfig, iris_model: Any, iris: tuple[pd.DataFrame, Any]
+) -> None:
+    """Records the hook holds must not reach the collector's oldest generation: a full queue
+    of tracked records made every full collection rescan them (5 % of a server's CPU)."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from mlops.models.serving.app import create_serving_app
+
+    consumer = _Held()
+    app = create_serving_app("models:/iris@prod", config=serving_config, consumer=consumer)
+    queue = app.state.serving.monitor
+    body = iris[0].head(2).to_dict(orient="records")
+    try:
+        with TestClient(app) as client:
+            assert client.post("/predict", json=body).status_code == 200
+            assert consumer.first.wait(10)  # the hook's thread is now held in consume()
+            for _ in range(20):
+                assert client.post("/predict", json=body).status_code == 200
+            deadline = time.monotonic() + 10
+            while len(queue._records) < 20 and time.monotonic() < deadline:
+                time.sleep(0.01)  # a record is offered just after its response is sent
+            held = list(queue._records)
+            assert len(held) == 20
+            # The collector untracks a tuple once what it holds is untracked: at worst one
+            # collection per level (a row, the rows, the record), as the collector's list may
+            # order a young record before its rows. In a server these are the young and
+            # middle generations' collections, before a record could reach the oldest.
+            for _ in range(3):
+                gc.collect()
+            assert not any(gc.is_tracked(record) for record in held)
+            consumer.release.set()
+    finally:
+        consumer.release.set()
+
+
 def test_a_slow_monitor_is_sampled_not_waited_for(
     start_server: Callable[..., ModelServing],
     iris_model: Any,

@@ -153,7 +153,10 @@ class ServingState:
                 model_version=served.version.version,
                 timestamp_ms=int(time.time() * 1000),
                 columns=columns,
-                inputs=item.rows if item.rows is not None else item.array,
+                # Tuples, built inner first, so the collector can untrack them (see offer).
+                inputs=tuple([tuple(row) for row in item.rows])
+                if item.rows is not None
+                else item.array,
                 outputs=output,
                 latency=time.perf_counter() - started,
             )
