@@ -237,6 +237,23 @@ def test_records_waiting_for_the_hook_are_untracked_by_the_garbage_collector(
         consumer.release.set()
 
 
+def test_a_full_queue_has_no_room_and_counts_each_record_it_refuses() -> None:
+    """The server asks ``reserve`` before it builds a record; a refusal is a counted drop,
+    once, whether the record was never built or was offered and refused."""
+    from mlops.models.serving.monitoring import PredictionQueue
+
+    drops: list[int] = []
+    queue = PredictionQueue(_Collect(), maxsize=1, on_drop=lambda: drops.append(1))
+    record = PredictionRecord("p1", "iris", 1, 0, None, np.zeros((1, 4)), np.zeros(1))
+    assert queue.reserve()
+    assert queue.offer(record)
+    assert not queue.reserve()
+    assert not queue.offer(record)
+    assert queue.dropped == 2
+    assert len(drops) == 2
+    assert len(queue._records) == 1
+
+
 def test_a_slow_monitor_is_sampled_not_waited_for(
     start_server: Callable[..., ModelServing],
     iris_model: Any,

@@ -142,8 +142,9 @@ class ServingState:
         output: NDArray[Any],
         started: float,
     ) -> None:
-        """Offer the request to the monitoring hook (when on): one append, no waiting."""
-        if self.monitor is None:
+        """Offer the request to the monitoring hook (when on): one append, no waiting; when
+        the hook's queue is full, the record is counted as sampled out and never built."""
+        if self.monitor is None or not self.monitor.reserve():
             return
         columns = item.key[1] if item.rows is not None else None  # type: ignore[index]
         self.monitor.offer(
