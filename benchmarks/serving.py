@@ -60,7 +60,7 @@ BENTOML_PYTHON = "MLOPS_BENCH_BENTOML_PYTHON"
 MLFLOW_PYTHON = "MLOPS_BENCH_MLFLOW_PYTHON"
 PER_WORKER = 1_000  # the seed's promise: predictions/s per replica
 MONITORING_COST = 0.05  # at most 5 % less throughput with the monitoring hook on
-MONITORING_ROUNDS = 6  # off/on pairs (--quick: 2), in ABBA order; the median pair's ratio counts
+MONITORING_ROUNDS = 12  # off/on pairs (--quick: 2), in ABBA order; the median pair's ratio counts
 ROUTER_P50 = 0.001  # the local router adds at most 1 ms to p50 latency
 
 HERE = Path(__file__).resolve().parent
@@ -74,14 +74,18 @@ class Sizes:
     warmup: float = 2.0
     concurrency: int = 64
     rounds: int = MONITORING_ROUNDS
-    # The hook's queue holds 10,000 records: over a short window the monitor child could leave
-    # its work until after the timing. A run this long measures the steady state, where the
-    # child either keeps up inside the window or the hook samples.
-    monitoring_seconds: float = 30.0
+    # The hook's queue holds 10,000 records, about 3 s of this load: the warm-up fills it, so
+    # the timed window sees the steady state, where the child either keeps up or the hook
+    # samples, and none of the child's work is left until after the timing. Runs are short so
+    # that the two runs of a pair sit close in time: this VM's speed drifts by up to a third
+    # within minutes, and twelve 15 s pairs let less of that drift into the ratios than six
+    # 30 s pairs did, in the same time.
+    monitoring_seconds: float = 15.0
+    monitoring_warmup: float = 5.0
 
 
 FULL = Sizes()
-QUICK = Sizes(seconds=3.0, warmup=1.0, rounds=2, monitoring_seconds=3.0)
+QUICK = Sizes(seconds=3.0, warmup=1.0, rounds=2, monitoring_seconds=3.0, monitoring_warmup=1.0)
 
 
 def measure(options: Options) -> list[Result]:
@@ -433,7 +437,7 @@ def _in_process(folder: Path, sizes: Sizes, what: str) -> dict[str, dict[str, An
         # neighbours) cancels within each pair; the real MonitorFeed, whose child process (the
         # ModelMonitor) shares CPU 0 and is counted in the CPU per request.
         runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
-        sustained = Sizes(sizes.monitoring_seconds, sizes.warmup, sizes.concurrency)
+        sustained = Sizes(sizes.monitoring_seconds, sizes.monitoring_warmup, sizes.concurrency)
         order = [("off", "on") if i % 2 == 0 else ("on", "off") for i in range(sizes.rounds)]
         for name in [name for pair in order for name in pair]:
             monitored = name == "on"

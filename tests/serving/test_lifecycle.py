@@ -237,6 +237,17 @@ def test_records_waiting_for_the_hook_are_untracked_by_the_garbage_collector(
         consumer.release.set()
 
 
+def test_a_serving_process_freezes_its_heap_and_collects_young_objects_less_often() -> None:
+    """In its own interpreter: it changes the process's collector, which a test must not."""
+    code = (
+        "import gc; from mlops.models.serving.app import tune_garbage_collector as t, "
+        "YOUNG_COLLECTION_THRESHOLD as y; before = gc.get_threshold(); t(); "
+        "print(gc.get_freeze_count() > 1000, gc.get_threshold() == (y, *before[1:]), y > before[0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "True"]
+
+
 def test_a_full_queue_has_no_room_and_counts_each_record_it_refuses() -> None:
     """The server asks ``reserve`` before it builds a record; a refusal is a counted drop,
     once, whether the record was never built or was offered and refused."""

