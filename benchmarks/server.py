@@ -137,7 +137,9 @@ def mlflow_command(folder: Path, port: int) -> list[str]:
 
 
 @contextmanager
-def running(command: list[str], health: str, log: Path, env: dict[str, str] | None = None):
+def running(
+    command: list[str], health: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``command`` (a server), wait until ``health`` answers 200, stop it by PID after."""
     import httpx
 
