@@ -29,7 +29,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ BENTOML_PYTHON = "MLOPS_BENCH_BENTOML_PYTHON"
 MLFLOW_PYTHON = "MLOPS_BENCH_MLFLOW_PYTHON"
 PER_WORKER = 1_000  # the seed's promise: predictions/s per replica
 MONITORING_COST = 0.05  # at most 5 % less throughput with the monitoring hook on
-MONITORING_ROUNDS = 12  # off/on pairs (--quick: 2), in ABBA order; the median pair's ratio counts
+PAIRS = 12  # adjacent pairs of runs, hook off/on and direct/router (--quick: 2); see _paired
 ROUTER_P50 = 0.001  # the local router adds at most 1 ms to p50 latency
 
 HERE = Path(__file__).resolve().parent
@@ -73,7 +73,7 @@ class Sizes:
     seconds: float = 8.0
     warmup: float = 2.0
     concurrency: int = 64
-    rounds: int = MONITORING_ROUNDS
+    rounds: int = PAIRS
     # The hook's queue holds 10,000 records, about 3 s of this load: the warm-up fills it, so
     # the timed window sees the steady state, where the child either keeps up or the hook
     # samples, and none of the child's work is left until after the timing. Runs are short so
@@ -438,19 +438,15 @@ def _in_process(folder: Path, sizes: Sizes, what: str) -> dict[str, dict[str, An
     config = _prepare(folder, "logreg", peers=False)["config"]
     body = folder / "body.json"
 
-    figures: dict[str, dict[str, Any]] = {}
     if what == "monitoring":
         # `mlops serve` processes (as in the main comparison), the hook off and on in adjacent
-        # pairs, in ABBA order (off-on, on-off, ...), so a drift of the machine's speed (a VM's
-        # neighbours) cancels within each pair; the real MonitorFeed, whose child process (the
-        # ModelMonitor) shares CPU 0 and is counted in the CPU per request.
-        runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+        # pairs (see _paired); the real MonitorFeed, whose child process (the ModelMonitor)
+        # shares CPU 0 and is counted in the CPU per request.
         sustained = Sizes(sizes.monitoring_seconds, sizes.monitoring_warmup, sizes.concurrency)
-        order = [("off", "on") if i % 2 == 0 else ("on", "off") for i in range(sizes.rounds)]
-        for name in [name for pair in order for name in pair]:
-            monitored = name == "on"
+
+        def run(name: str) -> dict[str, Any]:
             server = ModelServing(
-                "models:/logreg/1", config=config, process=True, monitor=monitored
+                "models:/logreg/1", config=config, process=True, monitor=name == "on"
             ).start(timeout=120)
             try:
                 assert server.pid is not None
@@ -463,32 +459,45 @@ def _in_process(folder: Path, sizes: Sizes, what: str) -> dict[str, dict[str, An
                 figure["dropped"] = _scrape(server.url, "mlops_serving_monitoring_dropped_total")
             finally:
                 server.stop()
-            runs[name].append(figure)
-        for name, measured in runs.items():
-            best = sorted(measured, key=lambda f: f["rps"])[len(measured) // 2]
-            figures[name] = {**best, "runs": measured}
+            return figure
+
+        figures = _paired("off", "on", sizes.rounds, run, median_of="rps")
         figures["on"]["stored"] = _stored_predictions(config, "logreg/1")
         return figures
     from mlops.models.deployment import LocalDeployment
 
-    # One connection, the replica directly and through the router in adjacent pairs in ABBA
-    # order, as for the hook: the VM's wake-up latency moves between runs by more than the
-    # router's cost, and a pair's two runs share most of that move.
+    # One connection, the replica directly and through the router in adjacent pairs, as for the
+    # hook: the VM's wake-up latency moves between runs by more than the router's cost, and a
+    # pair's two runs share most of that move.
     single = Sizes(seconds=sizes.router_seconds, warmup=1.0, concurrency=1)
-    order = [
-        ("direct", "router") if i % 2 == 0 else ("router", "direct") for i in range(sizes.rounds)
-    ]
-    paired: dict[str, list[dict[str, Any]]] = {"direct": [], "router": []}
     with LocalDeployment("models:/logreg/1", 1, config=config) as deployment:
         urls = {"direct": deployment.servers["stable"][0].url, "router": deployment.url}
-        for name in [name for pair in order for name in pair]:
-            paired[name].append(_load(urls[name], "/invocations", body, single))
-    for name, measured in paired.items():
-        figures[name] = {
-            **sorted(measured, key=lambda f: f["p50"])[len(measured) // 2],
-            "runs": measured,
-        }
-    return figures
+        return _paired(
+            "direct",
+            "router",
+            sizes.rounds,
+            lambda name: _load(urls[name], "/invocations", body, single),
+            median_of="p50",
+        )
+
+
+def _paired(
+    a: str, b: str, rounds: int, run: Callable[[str], dict[str, Any]], median_of: str
+) -> dict[str, dict[str, Any]]:
+    """``rounds`` adjacent pairs of ``run(a)`` and ``run(b)`` in ABBA order (a-b, b-a, ...), so
+    a drift of the machine's speed cancels within each pair and between consecutive pairs.
+
+    Each side's figure is its median run by ``median_of``, with every run under ``runs``, in
+    order, for the pair-by-pair comparison.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {a: [], b: []}
+    for i in range(rounds):
+        for name in (a, b) if i % 2 == 0 else (b, a):
+            runs[name].append(run(name))
+    return {
+        name: {**sorted(measured, key=lambda f: f[median_of])[len(measured) // 2], "runs": measured}
+        for name, measured in runs.items()
+    }
 
 
 def _tree_cpu(pid: int, children: bool = True) -> float:
